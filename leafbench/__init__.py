@@ -1,0 +1,3 @@
+"""leafbench: distill, evaluate and benchmark LEAF-style text-embedding students."""
+
+__version__ = "0.1.0"

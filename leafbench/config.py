@@ -1,0 +1,207 @@
+"""Suite files: what to encode, with which models, on which tasks, over which dims and precisions.
+
+A suite is YAML validated by pydantic with unknown fields forbidden, so a typo is an error rather than a silently
+ignored setting. Every error is reported as one line naming the file and the dotted field path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from leafbench.errors import UserError
+
+Precision = Literal["float32", "int8", "int8-affine", "binary"]
+Dim = Union[int, Literal["full"]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """One embedding model as the suite uses it. `id` is a hub id, a packaged well-known id or a local folder."""
+
+    id: str
+    query_prompt: str | None = None  # None: the model's own "query" prompt if it defines one, else none
+    document_prompt: str | None = None
+    max_seq_length: int | None = Field(default=None, gt=0)
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    batch_size: int = Field(default=32, gt=0)
+
+
+class AsymmetricPair(_Strict):
+    query: str
+    document: str
+
+
+class EvalConfig(_Strict):
+    """How a task is searched: one model on both sides (`standard`), or queries and documents by different models."""
+
+    standard: str | None = None
+    asymmetric: AsymmetricPair | None = None
+    dims: list[Dim] | None = None  # overrides the suite's dims for this config
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> "EvalConfig":
+        if (self.standard is None) == (self.asymmetric is None):
+            raise ValueError("give exactly one of 'standard: MODEL' or 'asymmetric: {query: MODEL, document: MODEL}'")
+        return self
+
+    @property
+    def mode(self) -> str:
+        return "standard" if self.standard is not None else "asymmetric"
+
+    @property
+    def query_model(self) -> str:
+        return self.standard if self.standard is not None else self.asymmetric.query  # type: ignore[union-attr]
+
+    @property
+    def document_model(self) -> str:
+        return self.standard if self.standard is not None else self.asymmetric.document  # type: ignore[union-attr]
+
+
+class TaskSpec(_Strict):
+    """A retrieval task: a local BEIR folder (`path`), a public BEIR dataset (`beir`) or a packaged offline task."""
+
+    path: str | None = None
+    beir: str | None = None
+    packaged: str | None = None
+    name: str | None = None
+    split: str = "test"
+    url: str | None = None  # public BEIR: download URL (default: BEIR's own host)
+    md5: str | None = None
+    max_docs: int | None = Field(default=None, gt=0)  # packaged: deterministic subset
+    max_queries: int | None = Field(default=None, gt=0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TaskSpec":
+        given = [k for k in ("path", "beir", "packaged") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'path: BEIR_FOLDER', 'beir: DATASET' or 'packaged: TASK'")
+        if self.max_docs is not None or self.max_queries is not None:
+            if self.packaged is None:
+                raise ValueError("max_docs/max_queries apply to packaged tasks only")
+        return self
+
+    @property
+    def task_name(self) -> str:
+        if self.name:
+            return self.name
+        if self.packaged:
+            subset = "".join(f"-{p}{v}" for p, v in (("d", self.max_docs), ("q", self.max_queries)) if v)
+            return self.packaged + subset
+        if self.beir:
+            return self.beir
+        return Path(self.path or "").name
+
+
+class Suite(_Strict):
+    """A whole run. `configs` name evaluation configs; `models` are referenced from them by key."""
+
+    name: str
+    description: str = ""
+    output: str = "results"
+    device: str = "auto"
+    models: dict[str, ModelSpec]
+    configs: dict[str, EvalConfig]
+    tasks: list[TaskSpec] = Field(default_factory=list)
+    dims: list[Dim] = Field(default_factory=lambda: ["full"])
+    precisions: list[Precision] = Field(default_factory=lambda: ["float32"])
+    rescore: int = Field(default=0, ge=0)  # binary/int8: float32 rescoring of this many top candidates (0: none)
+    k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
+    ignore_identical_ids: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or any(c in v for c in "/\\") or v.startswith("."):
+            raise ValueError("a non-empty name without slashes (it names the results folder)")
+        return v
+
+    @field_validator("k_values")
+    @classmethod
+    def _k_values(cls, v: list[int]) -> list[int]:
+        if not v or any(k < 1 for k in v):
+            raise ValueError("a non-empty list of positive integers")
+        if 10 not in v:
+            raise ValueError("must include 10 (nDCG@10 and MRR@10 are the headline metrics)")
+        return sorted(set(v))
+
+    @field_validator("dims")
+    @classmethod
+    def _dims(cls, v: list[Dim]) -> list[Dim]:
+        if not v or any(isinstance(d, int) and d < 1 for d in v):
+            raise ValueError("a non-empty list of positive integers or 'full'")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> "Suite":
+        for cname, cfg in self.configs.items():
+            refs = {"standard": cfg.standard} if cfg.standard else {
+                "asymmetric.query": cfg.query_model, "asymmetric.document": cfg.document_model}
+            for field, ref in refs.items():
+                if ref not in self.models:
+                    raise ValueError(f"configs.{cname}.{field}: unknown model '{ref}' "
+                                     f"(defined in models: {', '.join(sorted(self.models))})")
+        names = [t.task_name for t in self.tasks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tasks: duplicate task name(s) {', '.join(dupes)}; give each a distinct 'name:'")
+        return self
+
+    def dims_for(self, config: str) -> list[Dim]:
+        return self.configs[config].dims or self.dims
+
+    @property
+    def results_dir(self) -> Path:
+        return Path(self.output) / self.name
+
+
+def spec_hash(obj: Any) -> str:
+    """Stable short hash of any JSON-able value; results store it so a re-run recognises an unchanged cell."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling; see suites/ for the known fields)"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{path}: {loc or '(top level)'}: {msg}{more}"
+
+
+def parse_suite(data: Any, path: Path) -> Suite:
+    """Validate an already-parsed mapping; `path` only labels error messages."""
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a YAML mapping with 'name', 'models', 'configs' and 'tasks' at the top level")
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as e:
+        raise UserError(_format_validation(path, e)) from None
+
+
+def load_suite(path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
+    """Read and validate a suite file; `overrides` (from command-line flags) replace top-level fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: suite file not found (expected a YAML file, e.g. suites/quickstart.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{path}{where}: invalid YAML: {problem}") from None
+    if isinstance(data, dict) and overrides:
+        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    return parse_suite(data, path)

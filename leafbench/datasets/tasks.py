@@ -1,0 +1,23 @@
+"""One entry point from a suite's task spec to the task's data, whatever its source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leafbench.config import TaskSpec
+from leafbench.datasets import RetrievalData
+from leafbench.datasets.beir import download_beir, load_beir_folder
+from leafbench.datasets.packaged import load_packaged_task
+
+
+def load_task(spec: TaskSpec) -> RetrievalData:
+    """Packaged tasks are built into the cache, public BEIR datasets downloaded once, local folders read as is."""
+    if spec.packaged is not None:
+        data = load_packaged_task(spec.packaged, max_docs=spec.max_docs, max_queries=spec.max_queries,
+                                  seed=spec.seed)
+    elif spec.beir is not None:
+        data = load_beir_folder(download_beir(spec.beir, url=spec.url, md5=spec.md5), spec.split)
+    else:
+        data = load_beir_folder(Path(spec.path or ""), spec.split)
+    data.name = spec.task_name
+    return data

@@ -1,0 +1,122 @@
+"""Encoder: one sentence-transformers model, role-aware (query vs document), producing float32 arrays.
+
+Encoding is where all the time goes, so this module does nothing clever beyond what sentence-transformers does
+(it already sorts each call by length); it adds role prompts, bf16 autocast, progress over large inputs, a NaN
+check, and a content fingerprint so the embedding store can key results by the weights rather than a path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import numpy as np
+import torch
+
+from leafbench.assets import resolve_model
+from leafbench.config import ModelSpec
+from leafbench.errors import UserError
+
+Role = Literal["query", "document"]
+ProgressFn = Callable[[int], None]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when a GPU is visible, else cpu; an explicit unavailable cuda is a user error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available on this machine (use cpu or auto)")
+    return device
+
+
+def load_sentence_transformer(model_id: str, device: str, field: str = "model"):
+    """Load a SentenceTransformer, mapping every load failure to one line naming the suite field."""
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor "Loading weights" bars drown the encoding progress
+    path = resolve_model(model_id)
+    try:
+        return SentenceTransformer(path, device=device)
+    except Exception as e:  # noqa: BLE001 - any load failure is the user's model id/path
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UserError(f"{field}: cannot load model '{model_id}': not a local sentence-transformers folder, "
+                        f"not a packaged model, and not loadable from the hub ({reason})") from None
+
+
+def model_fingerprint(model: torch.nn.Module) -> str:
+    """Hash of the weights, tokenizer vocabulary and module layout: two copies of one model share their cache."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "get_vocab"):
+        h.update(repr(sorted(tokenizer.get_vocab().items())).encode())
+    h.update(" ".join(type(m).__name__ for m in model.children()).encode())
+    return h.hexdigest()[:20]
+
+
+class Encoder:
+    """A loaded model plus the suite's settings for it; `encode(texts, role)` is the only thing callers need."""
+
+    def __init__(self, name: str, spec: ModelSpec, device: str = "auto"):
+        self.name = name
+        self.spec = spec
+        self.device = resolve_device(device)
+        self.model = load_sentence_transformer(spec.id, self.device, field=f"models.{name}.id")
+        if spec.max_seq_length is not None:
+            self.model.max_seq_length = spec.max_seq_length
+        self.fingerprint = model_fingerprint(self.model)
+        self.dim = int(self.model.get_embedding_dimension() or 0)
+        if self.dim <= 0:
+            raise UserError(f"models.{name}.id: '{spec.id}' does not report a fixed embedding dimension")
+
+    def prompt(self, role: Role) -> str:
+        """The suite's prompt for the role, else the model's own prompt of that name, else none."""
+        given = self.spec.query_prompt if role == "query" else self.spec.document_prompt
+        if given is not None:
+            return given
+        return (getattr(self.model, "prompts", None) or {}).get(role, "")
+
+    def cache_namespace(self, role: Role) -> dict[str, object]:
+        """Everything besides the text that determines an embedding: the embedding store's key."""
+        return {"fingerprint": self.fingerprint, "role": role, "prompt": self.prompt(role),
+                "max_seq_length": self.model.max_seq_length, "dtype": self.spec.dtype}
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self.spec.dtype == "bf16":
+            with torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+
+    def encode(self, texts: list[str], role: Role, progress: ProgressFn | None = None) -> np.ndarray:
+        """Raw model outputs as float32 [n, dim]; normalisation is left to the transforms (truncate renormalises)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # long first: OOM shows up at once
+        chunk = self.spec.batch_size * 8
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        prompt = self.prompt(role) or None
+        with torch.inference_mode(), self._autocast():
+            for start in range(0, len(texts), chunk):
+                idx = order[start:start + chunk]
+                emb = self.model.encode([texts[i] for i in idx], prompt=prompt, batch_size=self.spec.batch_size,
+                                        convert_to_numpy=False, convert_to_tensor=True, show_progress_bar=False)
+                out[idx] = emb.float().cpu().numpy()
+                if progress is not None:
+                    progress(len(idx))
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise UserError(f"models.{self.name}: non-finite (NaN/inf) embedding for {int(bad.sum())} {role} text(s), "
+                            f"first at index {first}: {texts[first][:60]!r} (try dtype: fp32)")
+        return out

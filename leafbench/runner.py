@@ -1,0 +1,47 @@
+"""`leafbench run`: every stage of a suite, in order, into its results folder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leafbench.config import Suite
+from leafbench.embed import EmbeddingService
+from leafbench.errors import UserError
+from leafbench.evaluate.retrieval import RetrievalGrid
+from leafbench.progress import stderr
+
+
+@dataclass
+class RunOutcome:
+    results_dir: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    computed: int = 0
+    reused: int = 0
+    encoded_texts: int = 0
+    seconds: float = 0.0
+
+
+def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) -> RunOutcome:
+    """Run the suite's retrieval grid; `only` restricts it to the named tasks."""
+    start = time.perf_counter()
+    tasks = suite.tasks
+    if only:
+        known = {t.task_name for t in tasks}
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            raise UserError(f"--only {', '.join(unknown)}: no such task in suite '{suite.name}' "
+                            f"(tasks: {', '.join(sorted(known)) or 'none'})")
+        tasks = [t for t in tasks if t.task_name in only]
+    service = EmbeddingService(suite.models, device=suite.device)
+    outcome = RunOutcome(results_dir=suite.results_dir)
+    grid = RetrievalGrid(suite, service, suite.results_dir, force=force)
+    for task in tasks:
+        stderr.log(f"task {task.task_name}")
+        outcome.records.extend(grid.run(task))
+    outcome.computed, outcome.reused = grid.computed, grid.reused
+    outcome.encoded_texts = service.store.encoded_texts
+    outcome.seconds = time.perf_counter() - start
+    return outcome

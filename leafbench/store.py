@@ -1,7 +1,7 @@
 """EmbeddingStore: every (model fingerprint, role, prompt, max_seq_length, dtype, text) is encoded once, ever.
 
 Layout: `<root>/<namespace>/<shard>.npy` (float32 rows), `<shard>.keys.npy` (16-byte text digests, same order)
-and `<shard>.json` (row count, dim, sha256 of both files). A shard becomes visible only when its manifest is
+and `<shard>.manifest.json` (row count, dim, sha256 of both files). A shard becomes visible only when its manifest is
 renamed into place, so a crash never leaves a half-written shard that later reads as valid. Shards are
 append-only and named uniquely, so several workers may add shards to one namespace at once; readers take the
 union. Arrays are memory-mapped, so a reader never needs the whole namespace in memory.
@@ -22,6 +22,7 @@ import numpy as np
 from leafbench.errors import UserError
 
 KEY_DTYPE = np.dtype("S16")
+MANIFEST = ".manifest.json"
 
 
 def text_key(text: str) -> bytes:
@@ -69,7 +70,7 @@ class EmbeddingStore:
         return self.root / ns
 
     def _load_shard(self, ns: str, manifest_path: Path) -> _Shard:
-        shard = manifest_path.name.removesuffix(".json")
+        shard = manifest_path.name.removesuffix(MANIFEST)
         base = manifest_path.parent
         emb_path, key_path = base / f"{shard}.npy", base / f"{shard}.keys.npy"
         try:
@@ -91,9 +92,9 @@ class EmbeddingStore:
         index: dict[bytes, tuple[str, int]] = {}
         shards: dict[str, _Shard] = {}
         base = self._dir(ns)
-        for manifest in sorted(base.glob("*.json")) if base.is_dir() else []:
+        for manifest in sorted(base.glob(f"*{MANIFEST}")) if base.is_dir() else []:
             shard = self._load_shard(ns, manifest)
-            name = manifest.name.removesuffix(".json")
+            name = manifest.name.removesuffix(MANIFEST)
             shards[name] = shard
             for row, key in enumerate(shard.keys.tolist()):
                 index.setdefault(key, (name, row))
@@ -103,15 +104,15 @@ class EmbeddingStore:
     def _write_shard(self, ns: str, keys: list[bytes], embeddings: np.ndarray) -> None:
         base = self._dir(ns)
         base.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex}"
+        name = uuid.uuid4().hex
         emb_path, key_path = base / f"{name}.npy", base / f"{name}.keys.npy"
         _atomic_save(emb_path, np.ascontiguousarray(embeddings, dtype=np.float32))
         _atomic_save(key_path, np.array(keys, dtype=KEY_DTYPE))
         manifest = {"rows": len(keys), "dim": int(embeddings.shape[1]),
                     "sha256": _sha256(emb_path), "keys_sha256": _sha256(key_path)}
-        tmp = base / f".{name}.json.tmp"
+        tmp = base / f".{name}{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest))
-        os.replace(tmp, base / f"{name}.json")
+        os.replace(tmp, base / f"{name}{MANIFEST}")
         self._shards[ns][name] = _Shard(np.load(emb_path, mmap_mode="r"), np.array(keys, dtype=KEY_DTYPE))
         for row, key in enumerate(keys):
             self._index[ns].setdefault(key, (name, row))
@@ -139,7 +140,9 @@ class EmbeddingStore:
                 raise UserError(f"encoder returned {emb.shape[0]} rows for {len(todo)} texts or non-finite values")
             self._write_shard(ns, [text_key(t) for t in todo], emb)
             self.encoded_texts += len(todo)
-            (self._dir(ns) / "namespace.json").write_text(json.dumps(namespace, sort_keys=True, indent=1))
+            readme = self._dir(ns) / "namespace.json"  # for humans browsing the cache; never read back
+            if not readme.exists():
+                readme.write_text(json.dumps(namespace, sort_keys=True, indent=1))
         index = self._index[ns]
         shards = self._shards[ns]
         if not texts:

@@ -43,7 +43,7 @@ def _resolve_dims(suite: Suite, config: str, full_dim: int) -> list[int]:
         value = full_dim if d == "full" else int(d)
         if value > full_dim:
             where = f"configs.{config}.dims" if suite.configs[config].dims else "dims"
-            raise UserError(f"{where}: {value} is larger than config '{config}''s {full_dim}-d embeddings "
+            raise UserError(f"{where}: {value} is larger than the {full_dim}-d embeddings of config '{config}' "
                             f"(use dims <= {full_dim}, 'full', or a per-config 'dims:' list)")
         if value not in dims:
             dims.append(value)

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rich.console import Console
 
@@ -43,6 +44,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(grid_table(outcome.records))
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
+    if outcome.records:  # last stage: tables, figures and HTML in reports/<suite>/ beside the results root
+        from leafbench.report.commands import report_after_run
+
+        report_after_run(outcome.results_dir, Path(suite.output), suite.name)
     return 0
 
 
@@ -83,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list packaged offline models and tasks")
     p.set_defaults(func=cmd_ls)
+
+    from leafbench.report.commands import add_report_commands
+
+    add_report_commands(sub)  # report, figures, export
     return parser
 
 

@@ -1,0 +1,192 @@
+"""Read result folders (any number of runs, suites and machines) into one `ResultSet` that every table and figure
+reads from, so they all agree on config labels, ordering, which config is the teacher, and what is missing.
+
+A config is named by its suite's config key. When two suites use the same key for different models (different
+weight fingerprints), both become `suite/config`, so merging folders never silently mixes two models. The same
+cell read twice (the same suite run on two machines) keeps the newest record and says so in `notes`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leafbench.config import TaskSpec
+from leafbench.errors import UserError
+from leafbench.results import RETRIEVAL_SCHEMA, iter_records
+
+THROUGHPUT_SCHEMA = "leafbench.throughput/1"
+HEADLINE_METRIC = "NDCG@10"
+PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
+
+CellKey = tuple[str, str, int, str]  # task, config label, dim, precision
+
+
+@dataclass(frozen=True)
+class ConfigInfo:
+    """What a config label stands for: its mode and the models on each side."""
+
+    label: str
+    name: str
+    suite: str
+    mode: str
+    query_model: str  # model id as the suite gave it
+    document_model: str
+    query_fingerprint: str | None
+    document_fingerprint: str | None
+    full_dim: int
+
+    @property
+    def identity(self) -> tuple[str, str | None, str | None]:
+        return self.mode, self.query_fingerprint or self.query_model, self.document_fingerprint or self.document_model
+
+
+@dataclass
+class ResultSet:
+    """All retrieval cells and throughput records found, with the labels and orderings tables share."""
+
+    sources: list[Path]
+    cells: dict[CellKey, dict[str, Any]]
+    configs: dict[str, ConfigInfo]  # label -> info, in display order (teacher first, then suite order)
+    tasks: list[str]
+    precisions: list[str]
+    teacher: str | None
+    teacher_reason: str
+    suites: list[str]
+    throughput: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def cell(self, task: str, config: str, dim: int, precision: str) -> dict[str, Any] | None:
+        return self.cells.get((task, config, dim, precision))
+
+    def headline(self, task: str, config: str) -> dict[str, Any] | None:
+        """The cell a paper's main table shows: the config's full dimension at float32."""
+        return self.cell(task, config, self.configs[config].full_dim, "float32")
+
+    def dims(self, config: str) -> list[int]:
+        """Every dim evaluated for a config, largest first (the reading order of an MRL table)."""
+        return sorted({k[2] for k in self.cells if k[1] == config}, reverse=True)
+
+    def score(self, task: str, config: str, dim: int, precision: str, metric: str = HEADLINE_METRIC) -> float | None:
+        rec = self.cell(task, config, dim, precision)
+        value = rec.get("scores", {}).get(metric) if rec else None
+        return float(value) if value is not None else None
+
+    def mean_score(self, config: str, dim: int, precision: str, metric: str = HEADLINE_METRIC) -> float | None:
+        """Mean over all tasks, or None when any task lacks the cell: a partial mean would not compare."""
+        values = [self.score(t, config, dim, precision, metric) for t in self.tasks]
+        return None if not values or any(v is None for v in values) else sum(values) / len(values)  # type: ignore
+
+
+def _info(rec: dict[str, Any], label: str) -> ConfigInfo:
+    q, d = rec.get("query_model") or {}, rec.get("document_model") or {}
+    return ConfigInfo(label=label, name=rec["config"], suite=rec.get("suite") or "?", mode=rec.get("mode", "standard"),
+                      query_model=q.get("id") or q.get("name") or "?", document_model=d.get("id") or d.get("name") or "?",
+                      query_fingerprint=q.get("fingerprint"), document_fingerprint=d.get("fingerprint"),
+                      full_dim=int(rec.get("full_dim") or rec["dim"]))
+
+
+def _valid(rec: dict[str, Any]) -> bool:
+    return all(k in rec for k in ("task", "config", "dim", "precision", "scores")) and isinstance(rec["scores"], dict)
+
+
+def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """(suite, config) -> label: the bare config name unless that name means different models in different suites."""
+    identities: dict[str, set[tuple[str, Any, Any]]] = defaultdict(set)
+    for rec in records:
+        identities[rec["config"]].add(_info(rec, rec["config"]).identity)
+    return {(rec.get("suite") or "?", rec["config"]):
+            rec["config"] if len(identities[rec["config"]]) == 1 else f"{rec.get('suite') or '?'}/{rec['config']}"
+            for rec in records}
+
+
+def _suite_order(records: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Config and task positions as the suites list them, so tables read in the order the user wrote."""
+    configs: dict[str, int] = {}
+    tasks: dict[str, int] = {}
+    for rec in records:
+        resolved = rec.get("suite_resolved") or {}
+        for name in resolved.get("configs") or {}:
+            configs.setdefault(name, len(configs))
+        for spec in resolved.get("tasks") or []:
+            try:
+                tasks.setdefault(TaskSpec.model_validate(spec).task_name, len(tasks))
+            except ValueError:  # a record from another leafbench version: fall back to alphabetical order
+                continue
+    return configs, tasks
+
+
+def _find_teacher(configs: dict[str, ConfigInfo], requested: str | None) -> tuple[str | None, str]:
+    if requested is not None:
+        if requested not in configs:
+            raise UserError(f"--teacher {requested}: no such config in these results "
+                            f"(configs: {', '.join(configs) or 'none'})")
+        return requested, "given by --teacher"
+    standard = [c for c in configs.values() if c.mode == "standard"]
+    asym_docs = {(c.document_fingerprint or c.document_model) for c in configs.values() if c.mode == "asymmetric"}
+    serving = [c.label for c in standard if (c.document_fingerprint or c.document_model) in asym_docs]
+    if serving:
+        pick = next((s for s in serving if configs[s].name == "teacher"), serving[0])
+        return pick, "the document model of the asymmetric config(s)"
+    named = [c.label for c in standard if c.name == "teacher"]
+    if named:
+        return named[0], "the config named 'teacher'"
+    return None, "none found (no asymmetric config, no config named 'teacher'; use --teacher CONFIG)"
+
+
+def _read_all(folders: list[Path], schema: str) -> list[dict[str, Any]]:
+    """Records of a schema below the folders, each file once even when folders nest (results/ and results/x)."""
+    seen: set[Path] = set()
+    out = []
+    for folder in folders:
+        for rec in iter_records(folder, schema):
+            path = Path(rec["_path"]).resolve()
+            if path not in seen:
+                seen.add(path)
+                out.append(rec)
+    return out
+
+
+def load_results(folders: list[str | Path], teacher: str | None = None) -> ResultSet:
+    """Every retrieval and throughput record below the folders; a missing, empty or foreign folder is a UserError."""
+    paths = [Path(f) for f in folders]
+    if not paths:
+        raise UserError("no results folder given (e.g. `leafbench report results/quickstart`)")
+    for p in paths:
+        if not p.is_dir():
+            raise UserError(f"{p}: results folder not found (expected a folder written by `leafbench run`, "
+                            f"e.g. results/quickstart)")
+    raw = [r for r in _read_all(paths, RETRIEVAL_SCHEMA) if _valid(r)]
+    throughput = _read_all(paths, THROUGHPUT_SCHEMA)
+    if not raw:
+        where = ", ".join(map(str, paths))
+        raise UserError(f"{where}: no leafbench results found (expected {RETRIEVAL_SCHEMA} JSON records written by "
+                        f"`leafbench run`, e.g. results/quickstart)")
+    labels = _labels(raw)
+    notes: list[str] = []
+    cells: dict[CellKey, dict[str, Any]] = {}
+    infos: dict[str, ConfigInfo] = {}
+    duplicates = 0
+    for rec in raw:
+        label = labels[(rec.get("suite") or "?", rec["config"])]
+        key = (rec["task"], label, int(rec["dim"]), rec["precision"])
+        if key in cells:
+            duplicates += 1
+            rec = max(cells[key], rec, key=lambda r: str(r.get("created", "")))
+        cells[key] = rec
+        infos.setdefault(label, _info(rec, label))
+    if duplicates:
+        notes.append(f"{duplicates} cell(s) appear in more than one results folder; the newest record of each is shown")
+
+    config_pos, task_pos = _suite_order(raw)
+    teacher_label, reason = _find_teacher(infos, teacher)
+    order = sorted(infos, key=lambda c: (c != teacher_label, config_pos.get(infos[c].name, len(config_pos)), c))
+    tasks = sorted({k[0] for k in cells}, key=lambda t: (task_pos.get(t, len(task_pos)), t))
+    found = {k[3] for k in cells}
+    precisions = [p for p in PRECISION_ORDER if p in found] + sorted(found - set(PRECISION_ORDER))
+    suites = sorted({r.get("suite") or "?" for r in raw})
+    return ResultSet(sources=paths, cells=cells, configs={c: infos[c] for c in order}, tasks=tasks,
+                     precisions=precisions, teacher=teacher_label, teacher_reason=reason, suites=suites,
+                     throughput=throughput, notes=notes)

@@ -1,0 +1,46 @@
+"""Figures and the HTML page: written, non-empty, column-width, one colour per config, self-contained."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fixtures.report_results import make_results
+from leafbench.report import build_report, load_results
+from leafbench.report.figures import COLUMN_WIDTH_IN, TEACHER_COLOUR, colours, write_figures
+from leafbench.report.tables import SignificanceOptions
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def test_figures_written_at_column_width(tmp_path: Path) -> None:
+    rs = load_results([make_results(tmp_path / "results")])
+    figures = write_figures(rs, tmp_path / "figures")
+    assert [f.name for f in figures] == ["score_vs_dim", "per_task", "quantization_loss"]  # no throughput records
+    for f in figures:
+        width, height = _png_size(f.png)
+        # 300 dpi, tight bounding box: close to a 3.4 in column, never wider
+        assert 0.8 * COLUMN_WIDTH_IN * 300 < width <= 1.02 * COLUMN_WIDTH_IN * 300 and height > 300, f.name
+        assert f.pdf.read_bytes()[:5] == b"%PDF-" and f.pdf.stat().st_size > 5000
+        assert f.caption
+
+
+def test_colours_fixed_per_config(tmp_path: Path) -> None:
+    rs = load_results([make_results(tmp_path / "results")])
+    col = colours(rs)
+    assert col["teacher"] == TEACHER_COLOUR and len(set(col.values())) == 3
+    assert colours(load_results([make_results(tmp_path / "results")])) == col  # deterministic
+    assert colours(load_results([tmp_path / "results"], teacher="student"))["student"] == TEACHER_COLOUR
+
+
+def test_html_is_one_offline_page(tmp_path: Path) -> None:
+    report = build_report([make_results(tmp_path / "results")], tmp_path / "report",
+                          opts=SignificanceOptions(n_resamples=500))
+    page = report.html.read_text()
+    assert page.count('src="data:image/png;base64,') == len(report.figures) == 3
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from anywhere
+    assert '<table id="table1">' in page and "<sup>b</sup>" in page and "<details>" in page

@@ -1,0 +1,142 @@
+"""Report tables from a hand-made results folder: values computed by hand, gaps, teacher choice, bad folders."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures.report_results import make_results, write_cell
+from leafbench.cli import main
+from leafbench.errors import UserError
+from leafbench.report import build_report, load_results
+from leafbench.report.tables import SignificanceOptions, alignment_table, mrl_table, significance_families, table1
+from leafbench.results import cell_path
+
+OPTS = SignificanceOptions(n_resamples=4000)
+TEACHER_AVG = (0.916667 + 0.8) / 2  # alpha and beta headline means of the teacher
+
+
+def _rows(table) -> dict[str, list]:
+    return {row[1].value if table.name == "table1" else (row[0].value, row[1].value): row for row in table.rows}
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    return make_results(tmp_path / "results")
+
+
+def test_table1_values_letters_and_percent_of_teacher(results: Path) -> None:
+    rs = load_results([results])
+    assert rs.teacher == "teacher" and "asymmetric" in rs.teacher_reason
+    assert list(rs.configs) == ["teacher", "student", "leaf-asym"] and rs.tasks == ["alpha", "beta"]
+    t = table1(rs, significance_families(rs, OPTS), OPTS)
+    assert t.columns[5:] == ["alpha", "beta", "Avg", "% of teacher"]
+    rows = _rows(t)
+    # letters a, b, c in display order; alpha: teacher and leaf-asym beat the student (10 and 9 of 12 queries
+    # better, p ~ 0.002 and 0.004, x3 Bonferroni); beta: teacher and student beat leaf-asym (all 12 queries).
+    assert [rows[c][0].value for c in ("teacher", "student", "leaf-asym")] == ["a", "b", "c"]
+    assert [(c.value, c.sup) for c in rows["teacher"][5:7]] == [(0.916667, "b"), (0.8, "c")]
+    assert [(c.value, c.sup) for c in rows["student"][5:7]] == [(0.5, ""), (0.8, "c")]
+    assert [(c.value, c.sup) for c in rows["leaf-asym"][5:7]] == [(0.875, "b"), (0.7, "")]
+    assert rows["teacher"][7].value == pytest.approx(TEACHER_AVG)
+    assert rows["student"][7].value == pytest.approx(0.65)
+    assert rows["leaf-asym"][7].value == pytest.approx(0.7875)
+    assert rows["teacher"][8].value == pytest.approx(100.0)
+    assert rows["student"][8].value == pytest.approx(0.65 / TEACHER_AVG * 100)  # 75.73
+    assert rows["leaf-asym"][8].value == pytest.approx(0.7875 / TEACHER_AVG * 100)  # 91.75
+    assert [rows[c][4].value for c in ("teacher", "student", "leaf-asym")] == [768, 384, 768]
+    assert rows["teacher"][5].bold and not rows["leaf-asym"][5].bold
+
+
+def test_mrl_and_alignment_tables(results: Path) -> None:
+    rs = load_results([results])
+    rows = _rows(mrl_table(rs))
+    assert list(rows) == [("teacher", 768), ("teacher", 256), ("student", 384), ("student", 256),
+                          ("leaf-asym", 768), ("leaf-asym", 256)]
+    int8, binary = rs.precisions.index("int8") + 2, rs.precisions.index("binary") + 2
+    assert rows[("teacher", 768)][int8].value == pytest.approx(0.85)
+    assert rows[("teacher", 768)][int8].rel == pytest.approx(0.85 / TEACHER_AVG * 100)  # 99.03
+    assert rows[("student", 256)][binary].value == pytest.approx(0.4)
+    assert rows[("student", 256)][binary].rel == pytest.approx(0.4 / 0.65 * 100)  # 61.54
+    assert rows[("teacher", 256)][binary].value is None  # beta lacks this cell: no partial mean
+    align = _rows(alignment_table(rs))
+    assert list(align) == [("leaf-asym", 768), ("leaf-asym", 256)]
+    assert align[("leaf-asym", 768)][2].value == pytest.approx(0.8)   # float32 overlap: (0.9 + 0.7) / 2
+    assert align[("leaf-asym", 768)][4].value == pytest.approx(0.7)   # binary overlap: 0.1 lower
+    assert align[("leaf-asym", 256)][5].value == pytest.approx(0.93)  # cosine: (0.94 + 0.92) / 2
+
+
+def test_written_formats_agree(results: Path, tmp_path: Path) -> None:
+    report = build_report([results], tmp_path / "report", opts=OPTS)
+    out = tmp_path / "report"
+    assert {t.name for t in report.tables} == {"table1", "mrl", "alignment", "significance"}
+    with open(out / "tables" / "table1.csv") as f:
+        rows = {r["Config"]: r for r in csv.DictReader(f)}
+    assert float(rows["student"]["Avg"]) == pytest.approx(0.65)
+    assert float(rows["leaf-asym"]["% of teacher"]) == pytest.approx(0.7875 / TEACHER_AVG * 100, abs=1e-6)
+    md = (out / "tables" / "table1.md").read_text()
+    assert "| a | teacher | standard | all-mpnet-base-v2 | 768 | **0.9167**<sup>b</sup> | **0.8000**<sup>c</sup> |" in md
+    tex = (out / "tables" / "table1.tex").read_text()
+    assert all(s in tex for s in (r"\toprule", r"\midrule", r"\bottomrule", r"\textsuperscript{b}", r"\% of teacher"))
+    assert r"\usepackage" not in tex and tex.count(r"\begin{tabular}") == 1
+    mrl = (out / "tables" / "mrl.md").read_text()
+    assert "| teacher | 256 | 0.8000 (93.2) | 0.7750 (90.3) | – |" in mrl
+    with open(out / "tables" / "significance.csv") as f:
+        sig = list(csv.DictReader(f))
+    head = [r for r in sig if r["Task"] == "alpha" and r["Cells"].startswith("headline")]
+    assert [(r["A"], r["B"], r["Significant"]) for r in head] == [
+        ("teacher", "student", "yes"), ("teacher", "leaf-asym", "no"), ("student", "leaf-asym", "yes")]
+    cells = list(csv.DictReader(io.StringIO((out / "cells.csv").read_text())))
+    assert len(cells) == 6 + 29  # every record, once
+    assert (out / "tables.md").read_text().count("**Table 1") == 1
+
+
+def test_missing_cells_are_gaps_and_suites_do_not_mix(results: Path) -> None:
+    cell_path(results, "beta", "student", 384, "float32").unlink()
+    # Another suite whose 'teacher' is a different model: both get suite-qualified labels, nothing is merged.
+    write_cell(results.parent, "other", "alpha", "teacher", 768, "float32", [0.25] * 12,
+               fingerprints={"teacher": "fp-other"})
+    rs = load_results([results.parent])
+    assert list(rs.configs) == ["fixture/teacher", "other/teacher", "student", "leaf-asym"]
+    assert rs.teacher == "fixture/teacher"
+    rows = _rows(table1(rs, significance_families(rs, OPTS), OPTS))
+    assert rows["student"][6].value is None and rows["student"][7].value is None and rows["student"][8].value is None
+    assert rows["other/teacher"][5].value == 0.25 and rows["other/teacher"][6].value is None
+    assert rows["leaf-asym"][8].value == pytest.approx(0.7875 / TEACHER_AVG * 100)
+
+
+def test_teacher_override_and_named_teacher(results: Path) -> None:
+    rs = load_results([results], teacher="student")
+    assert rs.teacher == "student" and list(rs.configs)[0] == "student"
+    rows = _rows(table1(rs, [], OPTS))
+    assert rows["teacher"][8].value == pytest.approx(TEACHER_AVG / 0.65 * 100)
+    for path in results.rglob("leaf-asym/*.json"):
+        path.unlink()
+    rs = load_results([results])
+    assert rs.teacher == "teacher" and "named 'teacher'" in rs.teacher_reason
+
+
+def test_nested_folders_are_read_once(results: Path) -> None:
+    rs = load_results([results.parent, results])
+    assert len(rs.cells) == 35 and not rs.notes
+
+
+def test_bad_folders_are_one_line_user_errors(tmp_path: Path, results: Path, capsys: pytest.CaptureFixture) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "mteb.json").write_text(json.dumps({"task_name": "SciFact"}))
+    with pytest.raises(UserError, match=r"^.*empty: no leafbench results found"):
+        load_results([empty])
+    with pytest.raises(UserError, match="results folder not found"):
+        load_results([tmp_path / "missing"])
+    with pytest.raises(UserError, match=r"^--teacher nope: no such config"):
+        load_results([results], teacher="nope")
+    assert main(["report", str(empty)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err
+    assert main(["report", str(results), "--out", str(tmp_path / "r"), "--resamples", "500"]) == 0
+    assert (tmp_path / "r" / "index.html").is_file()

@@ -1,0 +1,180 @@
+"""Chunked exact search against brute-force references (full score matrix + stable argsort)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leafbench.search import VARIANTS, block_topk, build_index, retrieve
+from leafbench.transforms import binarize, calibrate_int8, dequantize_int8, l2_normalize, quantize_int8
+
+PRECISIONS = ["float32", "int8", "int8-affine", "binary"]
+
+
+def _emb(n: int, dim: int, seed: int) -> np.ndarray:
+    return l2_normalize(np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32))
+
+
+def _reference_scores(queries: np.ndarray, docs: np.ndarray, precision: str) -> np.ndarray:
+    """The full [nq, nd] score matrix of each precision, computed the obvious way (float64 / int64)."""
+    if precision == "float32":
+        return queries.astype(np.float64) @ docs.T.astype(np.float64)
+    cal = calibrate_int8(docs, precision) if precision.startswith("int8") else None
+    if precision == "int8":
+        return (dequantize_int8(quantize_int8(queries, cal), cal).astype(np.float64)
+                @ dequantize_int8(quantize_int8(docs, cal), cal).T.astype(np.float64))
+    if precision == "int8-affine":
+        return (quantize_int8(queries, cal).astype(np.int64) @ quantize_int8(docs, cal).T.astype(np.int64)
+                ).astype(np.float64)
+    qbits = np.unpackbits(binarize(queries), axis=1, count=queries.shape[1])
+    dbits = np.unpackbits(binarize(docs), axis=1, count=docs.shape[1])
+    return -(qbits[:, None, :] != dbits[None, :, :]).sum(axis=2).astype(np.float64)
+
+
+def _reference_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable argsort of -score: score descending, ties by lower doc index."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(scores, order, axis=1), order
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    return _emb(23, 37, 0), _emb(157, 37, 1)  # 37 dims: binary's last byte is padded
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_chunked_search_equals_brute_force(data, precision):
+    queries, docs = data
+    ref_scores, ref_idx = _reference_topk(_reference_scores(queries, docs, precision), 20)
+    for query_chunk, doc_chunk in [(1024, 65536), (5, 13), (1, 7), (4, 1)]:  # k=20 > doc_chunk forces merging
+        top = retrieve(queries, docs, precision, 20, query_chunk=query_chunk, doc_chunk=doc_chunk)
+        assert top.scores.dtype == np.float32 and top.indices.dtype == np.int64
+        assert top.scores.shape == top.indices.shape == (23, 20)
+        np.testing.assert_array_equal(top.indices, ref_idx)
+        np.testing.assert_allclose(top.scores, ref_scores, rtol=1e-5, atol=1e-6)
+        assert top.variant == VARIANTS[precision]
+
+
+@pytest.mark.parametrize("precision", ["int8-affine", "binary"])
+def test_integer_scores_are_exact(data, precision):
+    """Raw int8 dot products and Hamming distances are integers and must come out exactly."""
+    queries, docs = data
+    ref_scores, _ = _reference_topk(_reference_scores(queries, docs, precision), 30)
+    np.testing.assert_array_equal(retrieve(queries, docs, precision, 30, doc_chunk=11).scores, ref_scores)
+
+
+def test_binary_score_is_minus_hamming_via_unpackbits(data):
+    queries, docs = data
+    top = retrieve(queries, docs, "binary", 5)
+    q, d = binarize(queries), binarize(docs)
+    for row in range(len(queries)):
+        for score, doc in zip(top.scores[row], top.indices[row]):
+            assert score == -int(np.unpackbits(q[row] ^ d[doc]).sum())
+
+
+def test_int8_symmetric_preserves_dot_product():
+    """The point of the symmetric scheme: int8 scores stay close to the float32 cosine (the affine one does not)."""
+    queries, docs = _emb(20, 64, 5), _emb(2000, 64, 6)  # a corpus large enough that queries rarely clip
+    top = retrieve(queries, docs, "int8", 10)
+    exact = np.take_along_axis(queries @ docs.T, top.indices, axis=1)
+    assert np.abs(top.scores - exact).mean() < 0.005
+
+
+def _dyadic(n: int, dim: int, seed: int) -> np.ndarray:
+    """Multiples of 1/128 with every dim reaching 127/128: every precision's products and sums are exact in
+    float32 (the int8 scale is exactly 1/128), so equal vectors tie exactly whatever BLAS's summation order."""
+    emb = np.random.default_rng(seed).integers(-127, 128, (n, dim)).astype(np.float32)
+    emb[0] = 127
+    return emb / 128
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_ties_prefer_lower_doc_index_in_every_chunking(precision):
+    """Duplicated docs tie; the order must not depend on chunk sizes or on argpartition's choice among ties."""
+    docs = np.repeat(_dyadic(5, 16, 2), 12, axis=0)[np.random.default_rng(3).permutation(60)]
+    queries = _dyadic(9, 16, 4)
+    ref_scores = _reference_scores(queries, docs, precision)
+    assert (np.sort(ref_scores, axis=1)[:, 1:] == np.sort(ref_scores, axis=1)[:, :-1]).sum() >= 9 * 50  # ties
+    _, ref_idx = _reference_topk(ref_scores, 17)
+    for query_chunk, doc_chunk in [(1024, 65536), (2, 7), (3, 16), (1, 1)]:
+        top = retrieve(queries, docs, precision, 17, query_chunk=query_chunk, doc_chunk=doc_chunk)
+        np.testing.assert_array_equal(top.indices, ref_idx)
+
+
+def test_block_topk_repairs_ties_straddling_the_cut():
+    scores = np.array([[0.5, 0.9, 0.5, 0.5, 0.1, 0.5]], np.float32)
+    top, idx = block_topk(scores, 3)
+    assert sorted(idx[0].tolist()) == [0, 1, 2]
+    np.testing.assert_array_equal(top[0], scores[0, idx[0]])
+
+
+@pytest.mark.parametrize("precision", ["int8", "int8-affine", "binary"])
+@pytest.mark.parametrize("rescore", [1, 40])
+def test_rescoring_equals_brute_force(data, precision, rescore):
+    queries, docs = data
+    k = 10
+    n_cand = max(k, rescore)
+    _, candidates = _reference_topk(_reference_scores(queries, docs, precision), n_cand)
+    exact = np.take_along_axis(queries.astype(np.float64) @ docs.T.astype(np.float64), candidates, axis=1)
+    order = np.lexsort((candidates, -exact), axis=-1)[:, :k]
+    top = retrieve(queries, docs, precision, k, rescore=rescore, query_chunk=4, doc_chunk=9)
+    np.testing.assert_array_equal(top.indices, np.take_along_axis(candidates, order, axis=1))
+    np.testing.assert_allclose(top.scores, np.take_along_axis(exact, order, axis=1), rtol=1e-5, atol=1e-6)
+    assert top.variant == f"{VARIANTS[precision]}; float32 rescoring of top {n_cand}"
+
+
+def test_rescoring_everything_equals_float32(data):
+    queries, docs = data
+    top = retrieve(queries, docs, "binary", 10, rescore=len(docs))
+    np.testing.assert_array_equal(top.indices, retrieve(queries, docs, "float32", 10).indices)
+
+
+def test_rescore_is_ignored_for_float32(data):
+    queries, docs = data
+    plain, rescored = retrieve(queries, docs, "float32", 5), retrieve(queries, docs, "float32", 5, rescore=50)
+    np.testing.assert_array_equal(plain.indices, rescored.indices)
+    assert rescored.variant == VARIANTS["float32"]
+
+
+def test_k_is_capped_at_corpus_size_and_empty_queries_work(data):
+    queries, docs = data
+    top = retrieve(queries, docs[:6], "binary", 100, rescore=200)
+    assert top.indices.shape == (23, 6) and top.variant.endswith("rescoring of top 6")
+    assert sorted(top.indices[0].tolist()) == list(range(6))
+    empty = retrieve(queries[:0], docs, "float32", 4)
+    assert empty.scores.shape == empty.indices.shape == (0, 4)
+
+
+def test_index_interface(data):
+    queries, docs = data
+    index = build_index(docs, "int8", query_chunk=3, doc_chunk=10)
+    scores, indices = index.search(queries, 8)
+    assert index.n_docs == len(docs) and index.variant == VARIANTS["int8"]
+    np.testing.assert_array_equal(indices, retrieve(queries, docs, "int8", 8).indices)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"precision": "int4"}, "unknown precision"),
+    ({"queries": _emb(3, 8, 5)}, "queries are 8-d but docs are 37-d"),
+    ({"k": 0}, "k >= 1"),
+    ({"rescore": -1}, "rescore >= 0"),
+    ({"docs": np.zeros((0, 37), np.float32)}, "empty document collection"),
+    ({"queries": np.ones(37, np.float32)}, "2-D"),
+    ({"docs": np.ones((4, 37), np.int8)}, "float embeddings"),
+    ({"doc_chunk": 0}, "doc_chunk"),
+])
+def test_bad_arguments_raise(data, kwargs, match):
+    queries, docs = data
+    args = {"queries": queries, "docs": docs, "precision": "float32", "k": 5, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        retrieve(**args)
+
+
+@pytest.mark.parametrize("which", ["queries", "docs"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_non_finite_embeddings_never_score(data, which, bad, precision):
+    queries, docs = (x.copy() for x in data)
+    (queries if which == "queries" else docs)[2, 3] = bad
+    with pytest.raises(ValueError, match=f"{which} contain non-finite.*row 2"):
+        retrieve(queries, docs, precision, 5)

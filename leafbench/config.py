@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from leafbench.distill.spec import DistillSpec
 from leafbench.errors import UserError
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]
@@ -117,6 +118,7 @@ class Suite(_Strict):
     rescore: int = Field(default=0, ge=0)  # binary/int8: float32 rescoring of this many top candidates (0: none)
     k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
     ignore_identical_ids: bool = True
+    distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
 
     @field_validator("name")
     @classmethod
@@ -142,6 +144,21 @@ class Suite(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _distill_outputs(self) -> "Suite":
+        """A distill stage's students join `models` under their output names, pointing at the exported folders."""
+        if self.distill is None:
+            return self
+        self.distill.check_against(self.models, [t.task_name for t in self.tasks])
+        init = self.models[self.distill.student]
+        for name in self.distill.output_names():
+            produced = init.model_copy(update={"id": str(self.distill_run_dir / name), "query_prompt": None,
+                                               "document_prompt": None})  # prompts: the exported model's own
+            if self.models.setdefault(name, produced) != produced:
+                raise ValueError(f"models.{name}: this name is also a distill output (distill.outputs); "
+                                 f"rename one of them")
+        return self
+
+    @model_validator(mode="after")
     def _references(self) -> "Suite":
         for cname, cfg in self.configs.items():
             refs = {"standard": cfg.standard} if cfg.standard else {
@@ -162,6 +179,12 @@ class Suite(_Strict):
     @property
     def results_dir(self) -> Path:
         return Path(self.output) / self.name
+
+    @property
+    def distill_run_dir(self) -> Path:
+        """The distill stage's folder (checkpoints, exported students); a changed distill setup gets a new one."""
+        assert self.distill is not None
+        return self.results_dir / "distill" / f"run-{spec_hash(self.distill.identity(self.models, self.tasks))}"
 
 
 def spec_hash(obj: Any) -> str:

@@ -1,0 +1,154 @@
+"""The `distill:` section of a suite: which teacher, which student init, which texts, how long to train.
+
+Kept apart from `leafbench.config` (which imports it) and free of torch, so validating a suite stays instant. The
+models the stage produces get names (`outputs`), and the suite injects them into its `models` as ordinary model
+entries pointing at the exported folders, so configs evaluate a distilled student like any other model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PackagedText = Literal["wikipedia", "lee-background", "bbc-news", "newsgroups"]
+TextRole = Literal["auto", "query", "document"]
+# Settings that do not change the trained weights: editing them must not start a new run.
+OPERATIONAL_FIELDS = {"checkpoint_every"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TextSource(_Strict):
+    """One origin of training texts; exactly one of packaged / file / beir_folder / task / hf.
+
+    `role`: `auto` keeps a source's own split (titles, headings, subjects and BEIR queries are queries; bodies and
+    passages are documents; plain-text lines of at most QUERY_MAX_WORDS words count as queries); `query` or
+    `document` keeps (or, for files and HF datasets, labels) only that kind.
+    """
+
+    packaged: PackagedText | None = None  # offline text from installed packages
+    file: str | None = None  # .txt (one text per line) or .jsonl (`field` of each record)
+    beir_folder: str | None = None  # a BEIR folder's corpus and queries
+    task: str | None = None  # corpus documents of a suite task (its queries never: they are evaluation queries)
+    hf: str | None = None  # a Hugging Face dataset id (online users)
+    hf_config: str | None = None
+    split: str = "train"  # hf only
+    field: str = "text"  # jsonl / hf column holding the text
+    role: TextRole = "auto"
+    embeddings: str | None = None  # file only: teacher embeddings aligned with its rows (.npy / .parquet)
+    max_texts: int | None = Field(default=None, gt=0)  # deterministic sample of this source
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> "TextSource":
+        given = [k for k in ("packaged", "file", "beir_folder", "task", "hf") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of 'packaged:', 'file:', 'beir_folder:', 'task:' or 'hf:'")
+        if self.embeddings is not None and self.file is None:
+            raise ValueError("'embeddings:' (precomputed teacher embeddings) goes with a 'file:' source only")
+        if self.task is not None and self.role == "query":
+            raise ValueError("a 'task:' source gives corpus documents only: evaluation queries are never "
+                             "training text")
+        return self
+
+    @property
+    def label(self) -> str:
+        kind = next(k for k in ("packaged", "file", "beir_folder", "task", "hf") if getattr(self, k) is not None)
+        return f"{kind}:{getattr(self, kind)}" + (f" ({self.role}s)" if self.role != "auto" else "")
+
+
+class DistillData(_Strict):
+    """How the sources become a training set: passages, dedupe, exclusions, a held-out validation slice."""
+
+    sources: list[TextSource] = Field(min_length=1)
+    max_texts: int | None = Field(default=None, gt=0)  # deterministic sample of the pooled texts
+    max_words: int = Field(default=200, gt=0)  # longer documents are split into passages of this many words
+    max_passages: int = Field(default=4, gt=0)  # per document (the first ones)
+    min_words: int = Field(default=5, gt=0)  # shorter documents (and trailing passages) are dropped
+    validation: int = Field(default=200, gt=0)  # held-out texts: validation MSE / cosine to the teacher
+    exclude_eval_queries: bool = True  # drop every text equal to a query of the suite's tasks
+    seed: int = 0
+
+
+class DistillTraining(_Strict):
+    """The LEAF loop: MSE to the teacher, AdamW with warmup then linear decay, small batches, several epochs."""
+
+    epochs: int = Field(default=3, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)  # optimizer steps; caps the epochs
+    batch_size: int = Field(default=32, gt=0)
+    grad_accum: int = Field(default=1, gt=0)
+    lr: float = Field(default=1e-4, gt=0)
+    projection_lr: float | None = Field(default=None, gt=0)  # the Dense projection's lr (default: lr)
+    warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    grad_clip: float | None = Field(default=1.0, gt=0)
+    bf16: bool = False  # autocast the student's forward/backward (weights and optimizer stay fp32)
+    max_seq_length: int | None = Field(default=None, gt=0)  # token cap while training (default: the student's)
+    seed: int = 0
+    checkpoint_every: int = Field(default=100, gt=0)  # optimizer steps between resumable checkpoints
+    validate_every: int | None = Field(default=None, gt=0)  # steps between validations (default: each epoch)
+    ridge_alpha: float = Field(default=0.01, ge=0)  # projection init: ridge with alpha = ridge_alpha * N / dim
+    ridge_texts: int = Field(default=4000, gt=0)  # training texts used for the ridge fit (a seeded sample)
+
+
+class DistillOutputs(_Strict):
+    """Names under which the produced students join the suite's models (configs reference them like any model)."""
+
+    projection: str | None = "leaf-proj"  # init + ridge projection, before any training step
+    finetuned: str = "leaf"
+
+
+class DistillSpec(_Strict):
+    """`teacher` and `student` name entries of the suite's `models`; the student entry is the init."""
+
+    teacher: str | None = None  # None: a black-box teacher, every source must give `embeddings:`
+    student: str
+    outputs: DistillOutputs = Field(default_factory=DistillOutputs)
+    data: DistillData
+    training: DistillTraining = Field(default_factory=DistillTraining)
+    curve_tasks: list[str] = Field(default_factory=list)  # suite tasks scored (student queries vs teacher docs)
+
+    @model_validator(mode="after")
+    def _teacher_given(self) -> "DistillSpec":
+        if self.teacher is None and any(s.embeddings is None for s in self.data.sources):
+            raise ValueError("teacher: required unless every source gives precomputed 'embeddings:'")
+        if self.teacher is None and self.curve_tasks:
+            raise ValueError("curve_tasks: needs a 'teacher:' model to embed the task documents")
+        if self.outputs.projection == self.outputs.finetuned:
+            raise ValueError("outputs: 'projection' and 'finetuned' need different names")
+        return self
+
+    def output_names(self) -> list[str]:
+        return [n for n in (self.outputs.projection, self.outputs.finetuned) if n]
+
+    def check_against(self, models: dict[str, Any], task_names: list[str]) -> None:
+        """Cross-field checks against the suite (ValueError with the dotted field path, as pydantic reports)."""
+        for field in ("teacher", "student"):
+            ref = getattr(self, field)
+            if ref is not None and ref not in models:
+                raise ValueError(f"distill.{field}: unknown model '{ref}' (defined in models: "
+                                 f"{', '.join(sorted(models))})")
+        known = set(task_names)
+        for i, source in enumerate(self.data.sources):
+            if source.task is not None and source.task not in known:
+                raise ValueError(f"distill.data.sources.{i}.task: no task named '{source.task}' in this suite "
+                                 f"(tasks: {', '.join(sorted(known)) or 'none'})")
+        for name in self.curve_tasks:
+            if name not in known:
+                raise ValueError(f"distill.curve_tasks: no task named '{name}' in this suite "
+                                 f"(tasks: {', '.join(sorted(known)) or 'none'})")
+
+    def identity(self, models: dict[str, Any], tasks: list[Any]) -> dict[str, Any]:
+        """Everything that determines the trained weights: its hash names the run folder.
+
+        The suite's tasks are part of it when eval queries are excluded, since they decide which texts are removed.
+        """
+        spec = self.model_dump(mode="json")
+        for key in OPERATIONAL_FIELDS:
+            spec["training"].pop(key, None)
+        return {"distill": spec,
+                "teacher": models[self.teacher].model_dump(mode="json") if self.teacher else None,
+                "student": models[self.student].model_dump(mode="json"),
+                "eval_tasks": [t.model_dump(mode="json") for t in tasks] if self.data.exclude_eval_queries else []}

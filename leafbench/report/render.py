@@ -9,6 +9,7 @@ import html
 import io
 from dataclasses import dataclass, field
 
+from rich import box
 from rich.markup import escape as rich_escape
 from rich.table import Table as RichTable
 
@@ -52,6 +53,7 @@ class Table:
     rows: list[list[Cell]]
     sections: set[int] = field(default_factory=set)
     numeric_from: int = 1  # columns before this index are labels (left-aligned)
+    terminal_skip: set[str] = field(default_factory=set)  # columns too wide for a terminal (files keep them)
 
     def to_markdown(self) -> str:
         def fmt(c: Cell) -> str:
@@ -104,15 +106,19 @@ class Table:
         return buf.getvalue()
 
     def to_rich(self) -> RichTable:
-        table = RichTable(title=self.title, caption=self.caption, caption_justify="left")
-        for i, col in enumerate(self.columns):
-            table.add_column(rich_escape(col), justify="left" if i < self.numeric_from else "right",
-                             style="bold" if i == 0 else None)
+        """Cells keep their full width (numbers never truncate); long headers wrap when the terminal is narrow."""
+        keep = [i for i, col in enumerate(self.columns) if col not in self.terminal_skip]
+        table = RichTable(title=self.title, caption=self.caption, caption_justify="left", box=box.SIMPLE_HEAD,
+                          pad_edge=False, padding=(0, 0), collapse_padding=True)
+        for i in keep:
+            table.add_column(rich_escape(self.columns[i]), justify="left" if i < self.numeric_from else "right",
+                             style="bold" if i == 0 else None,
+                             min_width=max((len(r[i].text()) + len(r[i].sup) for r in self.rows), default=1))
         for i, row in enumerate(self.rows):
             if i in self.sections and i > 0:
                 table.add_section()
             texts = []
-            for c in row:
+            for c in (row[j] for j in keep):
                 s = rich_escape(c.text()) + "".join(_SUPERSCRIPT.get(ch, ch) for ch in c.sup)
                 texts.append(f"[bold green]{s}[/]" if c.bold and c.value is not None else s)
             table.add_row(*texts)

@@ -64,7 +64,8 @@ def significance_families(rs: ResultSet, opts: SignificanceOptions) -> list[Fami
             families.append(Family(task, "headline", {c: (rs.configs[c].full_dim, "float32") for c in systems},
                                    compare_all(systems, opts.method, opts.alpha, opts.correction, opts.n_resamples,
                                                opts.seed)))
-        shared = sorted({(k[2], k[3]) for k in rs.cells if k[0] == task}, key=lambda dp: (-dp[0], dp[1]))
+        shared = sorted({(k[2], k[3]) for k in rs.cells if k[0] == task},
+                        key=lambda dp: (-dp[0], rs.precisions.index(dp[1])))
         for dim, precision in shared:
             systems = {c: pq for c in rs.configs if (pq := _per_query(rs.cell(task, c, dim, precision), opts.metric))}
             if len(systems) > 1:
@@ -118,9 +119,10 @@ def table1(rs: ResultSet, families: list[Family], opts: SignificanceOptions) -> 
     caption = (f"{HEADLINE_METRIC} at each config's full dimension, float32; Avg over the {len(rs.tasks)} task(s), "
                f"shown only when all are present; {teacher}. Superscript letters: significantly better than the "
                f"config with that letter ({opts.describe()}). Best in bold; {chr(8211)} = not evaluated.")
+    models = "Model(s) (query / document)"
     return Table("table1", f"Table 1: {HEADLINE_METRIC} per task", caption,
-                 ["#", "Config", "Mode", "Model(s) (query / document)", "Dim", *rs.tasks, "Avg", "% of teacher"],
-                 rows, numeric_from=4)
+                 ["#", "Config", "Mode", models, "Dim", *rs.tasks, "Avg", "% of teacher"],
+                 rows, numeric_from=4, terminal_skip={models})
 
 
 def mrl_table(rs: ResultSet) -> Table:

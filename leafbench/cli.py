@@ -40,6 +40,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite, _suite_overrides(args))
     outcome = run_suite(suite, force=args.force, only=args.only)
+    if outcome.distill is not None:
+        from leafbench.distill.stage import distill_table
+
+        out.print(distill_table(outcome.distill))
     if outcome.records:
         out.print(grid_table(outcome.records))
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
@@ -49,6 +53,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         report_after_run(outcome.results_dir, Path(suite.output), suite.name)
     return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from leafbench.distill.stage import cmd_distill as run
+
+    return run(args)
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -85,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a suite file without running it")
     _add_suite_args(p)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("distill", help="run a suite's distill stage: train a LEAF student and export it")
+    _add_suite_args(p)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--force", action="store_true", help="retrain even when the run already finished")
+    p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("ls", help="list packaged offline models and tasks")
     p.set_defaults(func=cmd_ls)

@@ -22,6 +22,7 @@ class RunOutcome:
     reused: int = 0
     encoded_texts: int = 0
     seconds: float = 0.0
+    distill: dict[str, Any] | None = None  # the distill stage's record (leafbench.distill.stage)
 
 
 def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) -> RunOutcome:
@@ -37,11 +38,20 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) 
         tasks = [t for t in tasks if t.task_name in only]
     service = EmbeddingService(suite.models, device=suite.device)
     outcome = RunOutcome(results_dir=suite.results_dir)
+    if suite.distill is not None:  # first stage: the grid then evaluates the students it exports
+        from leafbench.distill.stage import run_distill
+
+        stderr.log("distill")
+        outcome.distill = run_distill(suite, service)
     grid = RetrievalGrid(suite, service, suite.results_dir, force=force)
     for task in tasks:
         stderr.log(f"task {task.task_name}")
         outcome.records.extend(grid.run(task))
     outcome.computed, outcome.reused = grid.computed, grid.reused
+    if outcome.distill is not None:  # the evaluation table goes into the distilled models' cards
+        from leafbench.distill.stage import finalize_distill
+
+        finalize_distill(suite, outcome.records)
     outcome.encoded_texts = service.store.encoded_texts
     outcome.seconds = time.perf_counter() - start
     return outcome

@@ -1,0 +1,324 @@
+"""Training texts for distillation: read the sources, split long documents, dedupe, remove evaluation queries,
+hold out a validation slice.
+
+LEAF needs no labels and no pairs, only texts the teacher has embedded: a mix of documents and short query-like
+texts (titles, headings, subjects, questions), because asymmetric retrieval lives or dies on how well the student
+places queries. Every step is seeded, so the same spec and sources give the same texts on any machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import re
+import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from leafbench.assets import package_file
+from leafbench.distill.spec import DistillData, TextSource
+from leafbench.encoders import Role
+from leafbench.errors import UserError
+
+QUERY_MAX_WORDS = 12  # `role: auto` on plain text: lines this short are query-like
+_NEWSGROUPS = ("gensim", "gensim/test/test_data/mini_newsgroup")
+_HEADER = re.compile(r"^(From|To|Cc|Newsgroups|Message-ID|Organization|Date|Subject|Lines|Path|Sender|References|"
+                     r"Reply-To|Distribution|Keywords|Summary|Followup-To|Nntp-Posting-Host|X-[\w-]+):", re.I)
+
+
+@dataclass(frozen=True)
+class TrainText:
+    """One training text. `row` >= 0: its teacher embedding is row `row` of its source's embeddings file."""
+
+    text: str
+    role: Role
+    source: int
+    row: int = -1
+
+
+@dataclass
+class TextSet:
+    train: list[TrainText]
+    validation: list[TrainText]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def all(self) -> list[TrainText]:
+        return self.train + self.validation
+
+
+def text_key(text: str) -> str:
+    """Dedupe / exclusion key: case and whitespace do not make a text new."""
+    return " ".join(text.split()).casefold()
+
+
+# --------------------------------------------------------------------------------------------- packaged text
+
+
+def _wikipedia() -> list[tuple[str, Role]]:
+    """Section passages, '<page>: <heading>' queries (the wiki-sections task's query form) and page titles."""
+    from leafbench.datasets.packaged import read_wiki_sections
+
+    out: list[tuple[str, Role]] = []
+    pages: dict[str, None] = {}
+    for sec in read_wiki_sections():
+        out.append((sec["text"], "document"))
+        if sec["heading"]:
+            out.append((f"{sec['page']}: {sec['heading']}", "query"))
+        pages.setdefault(sec["page"])
+    return out + [(page, "query") for page in pages]
+
+
+def _bbc() -> list[tuple[str, Role]]:
+    from leafbench.datasets.packaged import read_bbc_articles
+
+    out: list[tuple[str, Role]] = []
+    for art in read_bbc_articles():
+        out += [(art["title"], "query"), (art["body"], "document")]
+    return out
+
+
+def _lee() -> list[tuple[str, Role]]:
+    from leafbench.datasets.packaged import read_lee_background
+
+    return [(doc, "document") for doc in read_lee_background()]
+
+
+class _Bunch(dict):
+    """Stands in for sklearn's Bunch when reading gensim's pickled 20-newsgroups sample."""
+
+
+def _reconstruct(cls: type, base: type, state: Any) -> Any:
+    return cls(state) if state else cls()
+
+
+def _ndarray(cls: type, shape: Any, dtype: Any) -> np.ndarray:
+    return np.ndarray.__new__(cls, shape, dtype)  # what numpy.core.multiarray._reconstruct does
+
+
+_SAFE_PICKLE = {("copy_reg", "_reconstructor"): _reconstruct, ("__builtin__", "object"): object,
+                ("__builtin__", "dict"): dict, ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+                ("numpy.core.multiarray", "_reconstruct"): _ndarray}
+
+
+class _NewsgroupsUnpickler(pickle.Unpickler):
+    """Only the handful of classes the file needs; anything else is refused (a pickle can run arbitrary code)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name == "Bunch":
+            return _Bunch
+        if (module, name) in _SAFE_PICKLE:
+            return _SAFE_PICKLE[(module, name)]
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the newsgroups sample")
+
+
+def read_newsgroups() -> list[dict[str, str]]:
+    """gensim's mini 20-newsgroups sample (200 posts, alt.atheism and sci.space) as {subject, body}.
+
+    Headers (also forwarded ones inside a body), quoted replies ('>' lines and their 'In article ... writes:'
+    lead-ins) and signatures are removed, so the body is the poster's own text.
+    """
+    path = package_file(*_NEWSGROUPS)
+    if path is None:
+        raise UserError("packaged: newsgroups needs the PyPI package 'gensim' (pip install --no-deps gensim)")
+    bunch = _NewsgroupsUnpickler(io.BytesIO(zlib.decompress(path.read_bytes())), encoding="latin1").load()
+    posts = []
+    for raw in bunch["data"]:
+        head, _, body = raw.partition("\n\n")
+        subject = next((line[8:].strip() for line in head.splitlines() if line.startswith("Subject:")), "")
+        subject = re.sub(r"^(re:\s*)+", "", subject, flags=re.I).strip()
+        body = body.split("\n-- \n")[0]
+        lines = [line for line in body.splitlines() if not line.lstrip().startswith((">", "|"))
+                 and not re.search(r"writes:\s*$|wrote:\s*$", line) and not _HEADER.match(line)]
+        posts.append({"subject": subject, "body": " ".join(" ".join(lines).split())})
+    return posts
+
+
+def _newsgroups() -> list[tuple[str, Role]]:
+    out: list[tuple[str, Role]] = []
+    for post in read_newsgroups():
+        out += [(post["subject"], "query"), (post["body"], "document")]
+    return out
+
+
+_PACKAGED = {"wikipedia": _wikipedia, "bbc-news": _bbc, "lee-background": _lee, "newsgroups": _newsgroups}
+
+
+# ------------------------------------------------------------------------------------------------ user text
+
+
+def _auto_role(text: str, role: str) -> Role:
+    if role != "auto":
+        return role  # type: ignore[return-value]
+    return "query" if len(text.split()) <= QUERY_MAX_WORDS else "document"
+
+
+def _read_file(src: TextSource, where: str) -> list[tuple[str, Role]]:
+    """One text per non-blank line (.txt) or the `field` of each JSON line (.jsonl), in file order."""
+    path = Path(src.file or "")
+    if not path.is_file():
+        raise UserError(f"{where}.file: {path} not found (expected a .txt or .jsonl file)")
+    texts: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            if path.suffix == ".jsonl":
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{path}:{lineno}: not a JSON line ({e.msg})") from None
+                if not isinstance(obj, dict) or not isinstance(obj.get(src.field), str):
+                    raise UserError(f"{path}:{lineno}: no string field '{src.field}' (set 'field:' in {where})")
+                texts.append(obj[src.field])
+            else:
+                texts.append(line.rstrip("\n"))
+    return [(t, _auto_role(t, src.role)) for t in texts]
+
+
+def _read_beir(src: TextSource, where: str) -> list[tuple[str, Role]]:
+    """Corpus documents (title and text joined as BEIR does) and every query of a BEIR folder."""
+    folder = Path(src.beir_folder or "")
+    out: list[tuple[str, Role]] = []
+    for name, role in (("corpus.jsonl", "document"), ("queries.jsonl", "query")):
+        file = folder / name
+        if not file.is_file():
+            raise UserError(f"{where}.beir_folder: {file} not found (expected a BEIR folder)")
+        with open(file, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise UserError(f"{file}:{lineno}: not a JSON line ({e.msg})") from None
+                text = obj.get("text") or ""
+                if role == "document" and "title" in obj:
+                    text = ((obj.get("title") or "") + " " + text).strip()
+                out.append((text, role))  # type: ignore[arg-type]
+    return out
+
+
+def _read_hf(src: TextSource, where: str) -> list[tuple[str, Role]]:
+    """A Hugging Face dataset column (online users); every failure is one line naming the source."""
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(src.hf, src.hf_config, split=src.split)
+        column = ds[src.field]
+    except Exception as e:  # noqa: BLE001 - network, missing dataset/column: all the user's to fix
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UserError(f"{where}.hf: cannot load {src.hf!r} split {src.split!r} field {src.field!r} ({reason})") \
+            from None
+    return [(t, _auto_role(t, src.role)) for t in column if isinstance(t, str)]
+
+
+def _read_task(src: TextSource, tasks: dict[str, Any]) -> list[tuple[str, Role]]:
+    """A suite task's corpus, with the exact document strings the grid embeds: the teacher encodes them once."""
+    from leafbench.datasets.tasks import load_task
+
+    data = load_task(tasks[src.task])
+    return [(t, "document") for t in data.doc_texts(sorted(data.corpus))]
+
+
+def read_source(src: TextSource, where: str, tasks: dict[str, Any]) -> list[tuple[str, Role]]:
+    """(text, role) pairs of one source, in its own order, filtered to `role` when one is given."""
+    if src.packaged is not None:
+        items = _PACKAGED[src.packaged]()
+    elif src.file is not None:
+        return _read_file(src, where)  # rows must stay aligned with an embeddings file: no role filter
+    elif src.beir_folder is not None:
+        items = _read_beir(src, where)
+    elif src.task is not None:
+        items = _read_task(src, tasks)
+    else:
+        items = _read_hf(src, where)
+    return [(t, r) for t, r in items if src.role == "auto" or r == src.role]
+
+
+# -------------------------------------------------------------------------------------------- the text set
+
+
+def split_passages(text: str, max_words: int, max_passages: int, min_words: int) -> list[str]:
+    """A document as passages of at most `max_words` words (the first `max_passages`); short texts stay as they are,
+    byte for byte, so they share embedding-store entries with the same text elsewhere."""
+    words = text.split()
+    if len(words) <= max_words:
+        return [text]
+    chunks = [" ".join(words[i:i + max_words]) for i in range(0, len(words), max_words)][:max_passages]
+    return [c for i, c in enumerate(chunks) if i == 0 or len(c.split()) >= min_words]
+
+
+def build_texts(spec: DistillData, tasks: dict[str, Any], excluded_queries: Iterable[str] = (),
+                embedding_rows: dict[int, int] | None = None) -> TextSet:
+    """The training and validation texts of a distill spec.
+
+    `excluded_queries`: evaluation queries; any text equal to one (case and whitespace aside) is dropped.
+    `embedding_rows`: source index -> rows of its embeddings file, checked against the file's texts here.
+    """
+    excluded = {text_key(q) for q in excluded_queries}
+    pool: list[TrainText] = []
+    per_source: list[dict[str, Any]] = []
+    for i, src in enumerate(spec.sources):
+        where = f"distill.data.sources.{i}"
+        items = [(t.strip(), r) for t, r in read_source(src, where, tasks)]
+        if embedding_rows and i in embedding_rows and embedding_rows[i] != len(items):
+            raise UserError(f"{where}.embeddings: {src.embeddings} has {embedding_rows[i]} rows but {src.file} has "
+                            f"{len(items)} texts (one row per non-blank line/record, in file order)")
+        indexed = [(t, r, row) for row, (t, r) in enumerate(items) if t]
+        if not indexed:
+            raise UserError(f"{where}: {src.label} gives no texts (empty source, or no {src.role} texts in it)")
+        if src.max_texts is not None and src.max_texts < len(indexed):
+            rng = np.random.default_rng([spec.seed, i])
+            indexed = [indexed[j] for j in sorted(rng.choice(len(indexed), src.max_texts, replace=False))]
+        passages = 0
+        for text, role, row in indexed:
+            if src.embeddings is not None:
+                pool.append(TrainText(text, role, i, row))  # embedded whole by the teacher: never split
+                continue
+            if src.task is not None or role == "query":
+                pieces = [text]
+            else:
+                pieces = split_passages(text, spec.max_words, spec.max_passages, spec.min_words)
+            passages += len(pieces) - 1
+            pool.extend(TrainText(p, role, i) for p in pieces)
+        per_source.append({"source": src.label, "read": len(items), "used": len(indexed),
+                           "extra_passages": passages})
+
+    kept: list[TrainText] = []
+    seen: set[str] = set()
+    short = dupes = evaluation = 0
+    for t in pool:
+        key = text_key(t.text)
+        if t.role == "document" and len(key.split()) < spec.min_words:
+            short += 1
+        elif key in seen:
+            dupes += 1
+        elif key in excluded:
+            evaluation += 1
+        else:
+            seen.add(key)
+            kept.append(t)
+    rng = np.random.default_rng(spec.seed)
+    order = rng.permutation(len(kept))
+    if spec.max_texts is not None:
+        order = order[:spec.max_texts]
+    kept = [kept[j] for j in order]
+    if len(kept) <= spec.validation:
+        raise UserError(f"distill.data: only {len(kept)} texts after dedupe and exclusions, not more than "
+                        f"validation: {spec.validation}; add sources or lower 'validation'")
+    validation, train = kept[:spec.validation], kept[spec.validation:]
+    roles = Counter(t.role for t in train)
+    stats = {"sources": per_source, "train": len(train), "validation": len(validation),
+             "train_queries": roles["query"], "train_documents": roles["document"],
+             "dropped_short": short, "dropped_duplicates": dupes, "dropped_eval_queries": evaluation,
+             "eval_queries_excluded": bool(excluded),
+             "digest": hashlib.sha256("\n".join(f"{t.role}\t{t.text}" for t in kept).encode()).hexdigest()[:16]}
+    return TextSet(train, validation, stats)

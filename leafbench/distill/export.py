@@ -1,0 +1,131 @@
+"""Exports: the student as a sentence-transformers folder, the asymmetric Router model, and the model card.
+
+Both folders load with plain `SentenceTransformer(path)`. The student carries the teacher's prompts (it was trained
+on the teacher's prompted inputs); the Router model sends `encode_query` to the student and `encode_document` to
+the teacher, like the released mdbr-leaf-ir-asym, so a deployment needs one model id for both sides.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def _replace_dir(staged: Path, target: Path) -> None:
+    """Move a finished folder into place; readers see the old folder or the new one, never a half-written one."""
+    if target.exists():
+        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex}")
+        os.replace(target, old)
+        os.replace(staged, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+
+
+def _staging(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex}")
+
+
+def save_student(model, target: Path, prompts: dict[str, str], max_seq_length: int | None) -> Path:
+    """Save a copy of `model` with the teacher's prompts and the init's own max_seq_length (training may cap it)."""
+    staged = _staging(target)
+    trained_cap = model.max_seq_length
+    saved_prompts = dict(model.prompts)
+    try:
+        if max_seq_length is not None:
+            model.max_seq_length = max_seq_length
+        model.prompts = {k: v for k, v in prompts.items() if v}
+        model.save(str(staged))
+    finally:
+        model.max_seq_length = trained_cap
+        model.prompts = saved_prompts
+    _replace_dir(staged, target)
+    return target
+
+
+def save_router(student_path: Path, teacher_id: str, target: Path, prompts: dict[str, str], device: str) -> Path:
+    """A Router model: queries -> the student at `student_path`, documents -> the teacher (loaded afresh, so it keeps
+    its own max_seq_length rather than a suite's evaluation cap)."""
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.distill.model import st_modules
+    from leafbench.encoders import load_sentence_transformer
+
+    student = SentenceTransformer(str(student_path), device=device)
+    teacher = load_sentence_transformer(teacher_id, device, field="distill.teacher")
+    router = st_modules().Router.for_query_document(query_modules=list(student.children()),
+                                       document_modules=list(teacher.children()))
+    model = SentenceTransformer(modules=[router], device=device, similarity_fn_name="cosine",
+                                prompts={k: v for k, v in prompts.items() if v})
+    staged = _staging(target)
+    model.save(str(staged))
+    _replace_dir(staged, target)
+    return target
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def model_card(rec: dict[str, Any], variant: str, name: str, evaluation: list[dict[str, Any]] | None = None) -> str:
+    """README.md for an exported folder: what it is, how it was made, and how well it matches the teacher."""
+    teacher, init, data, tr = rec["teacher"], rec["student_init"], rec["data"], rec["training"]
+    proj, final = rec["projection_only"], rec["final"]
+    what = {"finetuned": "the fine-tuned leaf student",
+            "projection": "the projection-only student (init model + ridge-fitted projection, no training steps)",
+            "asymmetric": "an asymmetric model: queries -> the leaf student, documents -> the teacher"}[variant]
+    lines = [
+        "---", "library_name: sentence-transformers", "tags: [sentence-transformers, feature-extraction, "
+        "knowledge-distillation, leaf]", f"base_model: {init['id']}", "---", "",
+        f"# {name}", "",
+        f"This folder holds {what}, distilled with leafbench following LEAF "
+        f"(arXiv 2509.12539): the student is trained so that its embedding of a text matches the teacher's "
+        f"embedding of the same text (MSE), with no labels and no hard negatives. Its embeddings live in the "
+        f"teacher's {teacher['dim']}-d space, so student queries can search teacher-embedded documents.", "",
+        "```python", "from sentence_transformers import SentenceTransformer", "",
+        f'model = SentenceTransformer("path/to/{name}")',
+        'q = model.encode_query(["how do rockets reach orbit?"])',
+        'd = model.encode_document(["A rocket reaches orbit by ..."])', "print(model.similarity(q, d))", "```", "",
+        "## Setup", "",
+        "| | |", "|---|---|",
+        f"| teacher | `{teacher['id']}` ({teacher['dim']}-d{', black box: embeddings from files' if teacher.get('black_box') else ''}) |",
+        f"| student init | `{init['id']}` ({init['dim']}-d) + Dense {init['dim']} -> {teacher['dim']} (ridge init) |",
+        f"| prompts | {teacher.get('prompts') or 'none'} |",
+        f"| training texts | {data['train']} ({data['train_queries']} query-like, {data['train_documents']} documents); "
+        f"{data['validation']} held out for validation |",
+        f"| steps | {tr['steps']} optimizer steps, batch {tr['batch_size']} x {tr['grad_accum']}, "
+        f"{tr['epochs']} epoch(s), lr {tr['lr']}, max_seq_length {tr['max_seq_length']}, "
+        f"{'bf16 autocast' if tr['bf16'] else 'fp32'} |",
+        f"| training time | {tr['train_seconds']:.0f} s ({tr['samples_per_second']:.1f} samples/s on {tr['device']}) |",
+        "", "## Data", "",
+        "| source | texts read | used (before passage split) | extra passages |", "|---|---:|---:|---:|",
+        *(f"| {s['source']} | {s['read']} | {s['used']} | {s['extra_passages']} |" for s in data["sources"]),
+        "",
+        f"Removed: {data['dropped_duplicates']} duplicates, {data['dropped_short']} too-short documents, and "
+        f"{data['dropped_eval_queries']} texts equal to an evaluation query. "
+        + ("Every query of the suite's evaluation tasks was excluded from training and validation text "
+           "(exact match, case and whitespace aside); evaluation *documents* may appear as training text, as "
+           "in LEAF, which trains on corpus text without labels." if data["eval_queries_excluded"] else
+           "No evaluation queries were excluded (the suite has no tasks, or exclude_eval_queries is off)."),
+        "", "## Alignment with the teacher (held-out texts)", "",
+        "| | mean cosine | queries | documents | MSE |", "|---|---:|---:|---:|---:|",
+        *(f"| {label} | {_fmt(ev['val_cosine'])} | {_fmt(ev.get('val_cosine_queries'))} | "
+          f"{_fmt(ev.get('val_cosine_documents'))} | {ev['val_mse']:.3e} |"
+          for label, ev in (("projection only (step 0)", proj), (f"fine-tuned (step {final['step']})", final))),
+    ]
+    curve_tasks = sorted({k for ev in rec["history"] for k in (ev.get("curve") or {})})
+    lines += ["", "## Learning curve", "",
+              "| step | samples seen | held-out cosine | " + " | ".join(f"{t} asym nDCG@10" for t in curve_tasks) + " |",
+              "|---:|---:|---:|" + "---:|" * len(curve_tasks)]
+    lines += [f"| {ev['step']} | {ev['samples_seen']} | {_fmt(ev['val_cosine'])} | "
+              + " | ".join(_fmt((ev.get("curve") or {}).get(t)) for t in curve_tasks) + " |" for ev in rec["history"]]
+    if evaluation:
+        lines += ["", "## Evaluation (nDCG@10, full dim, float32)", "",
+                  "| task | config | mode | query model | document model | nDCG@10 |", "|---|---|---|---|---|---:|"]
+        lines += [f"| {r['task']} | {r['config']} | {r['mode']} | {r['query_model']['name']} | "
+                  f"{r['document_model']['name']} | {r['scores']['NDCG@10']:.4f} |" for r in evaluation]
+    return "\n".join(lines) + "\n"

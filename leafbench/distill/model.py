@@ -1,0 +1,96 @@
+"""The leaf student: the init model with a linear projection into the teacher's space, and its ridge initialisation.
+
+Student = init modules (Transformer, mean Pooling, and whatever else the init has) -> Dense(student_dim ->
+teacher_dim, no bias, identity) -> Normalize when the teacher's embeddings are unit length. The projection starts
+as a ridge least-squares fit of the init's embeddings to the teacher's, so training starts aligned: the plain
+least-squares fit is ill-conditioned (sentence embeddings are highly anisotropic; weight norm in the millions) and
+one optimizer step from it collapses the outputs, while a small ridge penalty keeps the fit and a sane norm.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from leafbench.encoders import Role
+
+NORM_TOLERANCE = 1e-2  # teacher rows within this of unit length count as normalised
+
+
+def st_modules():
+    """sentence-transformers' module classes (Dense, Normalize, Router): 6.x path, or 5.x's `models`."""
+    try:
+        from sentence_transformers.sentence_transformer import modules
+    except ImportError:  # sentence-transformers 5.x
+        from sentence_transformers import models as modules
+    return modules
+
+
+def teacher_normalizes(targets: np.ndarray) -> bool:
+    norms = np.linalg.norm(targets, axis=1)
+    return bool(np.all(np.abs(norms - 1.0) < NORM_TOLERANCE))
+
+
+def build_student(init, teacher_dim: int, normalize: bool, device: str):
+    """A SentenceTransformer: the init's modules (shared, not copied) + Dense projection (+ Normalize)."""
+    from sentence_transformers import SentenceTransformer
+
+    Dense, Normalize = st_modules().Dense, st_modules().Normalize
+    student_dim = int(init.get_embedding_dimension())
+    modules = list(init.children()) + [Dense(student_dim, teacher_dim, bias=False, activation_function=None)]
+    if normalize:
+        modules.append(Normalize())
+    return SentenceTransformer(modules=modules, device=device)
+
+
+def projection(model) -> torch.nn.Linear:
+    """The Dense projection's linear layer (the last Dense module)."""
+    dense = [m for m in model.children() if isinstance(m, st_modules().Dense)][-1]
+    return dense.linear
+
+
+def fit_ridge(features: np.ndarray, targets: np.ndarray, alpha_scale: float) -> np.ndarray:
+    """W [teacher_dim, student_dim] minimising |X W^T - Y|^2 + alpha |W|^2, with alpha = alpha_scale * N / dim.
+
+    Scaling alpha with N/dim keeps the penalty's weight relative to the data term constant across sample sizes.
+    Solved in float64 through the normal equations (dim x dim), which is exact and cheap for dims in the hundreds.
+    """
+    x = features.astype(np.float64)
+    y = targets.astype(np.float64)
+    n, dim = x.shape
+    alpha = alpha_scale * n / dim
+    gram = x.T @ x + alpha * np.eye(dim)
+    w = np.linalg.solve(gram, x.T @ y)  # [dim, teacher_dim]
+    return w.T.astype(np.float32)
+
+
+@contextlib.contextmanager
+def autocast(device: str, enabled: bool) -> Iterator[None]:
+    """bf16 autocast on the device's type, or nothing."""
+    if enabled:
+        with torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def embed(model, texts: list[str], roles: list[Role], prompts: dict[str, str], batch_size: int,
+          bf16: bool) -> np.ndarray:
+    """The live model's float32 embeddings of texts, each with its role's prompt (the teacher's prompts)."""
+    out: np.ndarray | None = None
+    was_training = model.training
+    with torch.inference_mode(), autocast(str(model.device), bf16):
+        for role in ("query", "document"):
+            idx = [i for i, r in enumerate(roles) if r == role]
+            if not idx:
+                continue
+            emb = model.encode([texts[i] for i in idx], prompt=prompts.get(role) or None, batch_size=batch_size,
+                               convert_to_tensor=True, show_progress_bar=False).float().cpu().numpy()
+            if out is None:
+                out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
+            out[idx] = emb
+    model.train(was_training)
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)

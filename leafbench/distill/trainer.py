@@ -1,0 +1,252 @@
+"""The LEAF training loop: MSE between the student's and the teacher's embedding of the same text.
+
+Plain PyTorch, because resuming *exactly* needs control over everything that carries state: the batch plan is a
+pure function of (seed, epoch), and a checkpoint holds the weights, optimizer, scheduler, torch RNG (dropout) and
+the running statistics, so a run killed at any point and resumed from its last checkpoint ends with the same
+weights and loss as one that never stopped. Batches hold one role (queries and documents take different prompts)
+and texts of similar token length (length bucketing: little padding, which is most of the CPU speed-up).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from leafbench.distill.data import TrainText
+from leafbench.distill.model import autocast, embed, projection
+from leafbench.distill.spec import DistillTraining
+from leafbench.encoders import Role
+from leafbench.progress import progress_bar, stderr
+
+MEGA_BATCHES = 32  # length bucketing window: sort this many batches' worth of texts by length, then cut
+LOG_LINES = 10  # progress log lines per run (loss, lr, throughput)
+
+EncodeFn = Callable[[list[str], Role], np.ndarray]
+CurveFn = Callable[[EncodeFn], dict[str, float]]
+StepHook = Callable[[int], None]
+
+
+@dataclass
+class TrainState:
+    """Everything besides tensors that a checkpoint must restore."""
+
+    step: int = 0
+    samples: int = 0
+    train_seconds: float = 0.0
+    loss_sum: float = 0.0  # since the last validation
+    loss_count: int = 0
+    last_loss: float = float("nan")
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan_steps(lengths: np.ndarray, roles: list[Role], cfg: DistillTraining) -> list[tuple[int, list[np.ndarray]]]:
+    """(epoch, micro-batches) per optimizer step, for the whole run; deterministic in (seed, epoch)."""
+    role_arr = np.array(roles)
+    steps: list[tuple[int, list[np.ndarray]]] = []
+    for epoch in range(cfg.epochs):
+        rng = np.random.default_rng([cfg.seed, epoch])
+        batches: list[np.ndarray] = []
+        for role in ("query", "document"):
+            idx = np.flatnonzero(role_arr == role)
+            rng.shuffle(idx)
+            window = cfg.batch_size * MEGA_BATCHES
+            for start in range(0, len(idx), window):
+                chunk = idx[start:start + window]
+                chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+                batches += [chunk[i:i + cfg.batch_size] for i in range(0, len(chunk), cfg.batch_size)]
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+        for i in range(0, len(batches), cfg.grad_accum):
+            steps.append((epoch, batches[i:i + cfg.grad_accum]))
+    return steps[:cfg.max_steps] if cfg.max_steps else steps
+
+
+def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return factor
+
+
+def _param_groups(model: torch.nn.Module, cfg: DistillTraining) -> list[dict[str, Any]]:
+    """No weight decay on biases and LayerNorm; the projection may take its own learning rate."""
+    proj = {id(p) for p in projection(model).parameters()}
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        decay = p.ndim > 1 and "LayerNorm" not in name and "layer_norm" not in name
+        groups.setdefault((id(p) in proj, decay), []).append(p)
+    return [{"params": ps, "lr": (cfg.projection_lr or cfg.lr) if is_proj else cfg.lr,
+             "weight_decay": cfg.weight_decay if decay else 0.0} for (is_proj, decay), ps in groups.items()]
+
+
+class LeafTrainer:
+    """Trains `model` toward `targets` (teacher embeddings, row-aligned with `train`) and checkpoints into `folder`."""
+
+    def __init__(self, model, train: list[TrainText], targets: np.ndarray, validation: list[TrainText],
+                 val_targets: np.ndarray, prompts: dict[str, str], cfg: DistillTraining, folder: Path,
+                 device: str, curve: CurveFn | None = None, on_step: StepHook | None = None):
+        self.model, self.cfg, self.folder, self.device = model, cfg, Path(folder), device
+        self.train_texts, self.validation = train, validation
+        self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
+        self.val_targets = val_targets
+        self.prompts, self.curve, self.on_step = prompts, curve, on_step
+        tokenizer = model.tokenizer
+        encoded = tokenizer([(prompts.get(t.role) or "") + t.text for t in train], add_special_tokens=True,
+                            truncation=True, max_length=model.max_seq_length)["input_ids"]
+        self.lengths = np.array([len(ids) for ids in encoded])
+        self.steps = plan_steps(self.lengths, [t.role for t in train], cfg)
+        warmup = int(cfg.warmup_ratio * len(self.steps))
+        self.optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, _lr_lambda(len(self.steps), warmup))
+        self.state = TrainState()
+
+    # ------------------------------------------------------------------------------------------ checkpoints
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.folder / "checkpoints"
+
+    def latest_checkpoint(self) -> Path | None:
+        done = sorted(p for p in self.checkpoint_dir.glob("step-*") if (p / "state.json").is_file())
+        return done[-1] if done else None
+
+    def save_checkpoint(self) -> Path:
+        """Write into a temp folder and rename: a kill mid-write leaves the previous checkpoint intact."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        final = self.checkpoint_dir / f"step-{self.state.step:07d}"
+        tmp = self.checkpoint_dir / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        torch.save(self.model.state_dict(), tmp / "model.pt")
+        torch.save({"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps(self.state.__dict__, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        for old in self.checkpoint_dir.iterdir():
+            if old != final:
+                shutil.rmtree(old, ignore_errors=True)  # older checkpoints and stale temp folders
+        return final
+
+    def load_checkpoint(self, path: Path) -> None:
+        self.model.load_state_dict(torch.load(path / "model.pt", map_location=self.device))
+        extra = torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False)
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.scheduler.load_state_dict(extra["scheduler"])
+        torch.set_rng_state(extra["rng"])
+        self.state = TrainState(**json.loads((path / "state.json").read_text()))
+
+    # ---------------------------------------------------------------------------------------------- metrics
+
+    def encode(self, texts: list[str], role: Role) -> np.ndarray:
+        return embed(self.model, texts, [role] * len(texts), self.prompts, self.cfg.batch_size, self.cfg.bf16)
+
+    def validate(self, epoch: float) -> dict[str, Any]:
+        """Held-out MSE and mean cosine to the teacher (+ the learning-curve tasks); appended to the history."""
+        emb = embed(self.model, [t.text for t in self.validation], [t.role for t in self.validation],
+                    self.prompts, self.cfg.batch_size, self.cfg.bf16)
+        tgt = self.val_targets
+        cos = np.sum(emb * tgt, axis=1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(tgt, axis=1) + 1e-12)
+        roles = np.array([t.role for t in self.validation])
+        event: dict[str, Any] = {
+            "step": self.state.step, "samples_seen": self.state.samples, "epoch": round(epoch, 3),
+            "val_mse": float(np.mean((emb - tgt) ** 2)), "val_cosine": float(cos.mean()),
+            "val_cosine_queries": float(cos[roles == "query"].mean()) if (roles == "query").any() else None,
+            "val_cosine_documents": float(cos[roles == "document"].mean()) if (roles == "document").any() else None,
+            "train_loss": self.state.loss_sum / self.state.loss_count if self.state.loss_count else None,
+            "lr": self.scheduler.get_last_lr()[0]}
+        if self.curve is not None:
+            event["curve"] = self.curve(self.encode)
+        self.state.loss_sum, self.state.loss_count = 0.0, 0
+        self.state.history.append(event)
+        curve = " ".join(f"{k} {v:.4f}" for k, v in (event.get("curve") or {}).items())
+        stderr.log(f"validation step {self.state.step}: cosine {event['val_cosine']:.4f} mse {event['val_mse']:.3e}"
+                   f"{' | asym nDCG@10 ' + curve if curve else ''}")
+        return event
+
+    # ------------------------------------------------------------------------------------------------- loop
+
+    def _micro_step(self, batch: np.ndarray, scale: float) -> float:
+        items = [self.train_texts[i] for i in batch]
+        role = items[0].role
+        features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        with autocast(self.device, self.cfg.bf16):
+            out = self.model(features)["sentence_embedding"]
+        loss = torch.nn.functional.mse_loss(out.float(), self.targets[batch].to(self.device))
+        (loss * scale).backward()
+        return float(loss.detach())
+
+    def _due_validation(self, index: int) -> bool:
+        if index + 1 == len(self.steps):
+            return True
+        if self.cfg.validate_every:
+            return self.state.step % self.cfg.validate_every == 0
+        return self.steps[index + 1][0] != self.steps[index][0]  # end of an epoch
+
+    def train(self, resume_from: Path | None = None) -> TrainState:
+        """Run (or continue) the planned steps; validates at step 0, per schedule, and at the end."""
+        if resume_from is not None:
+            self.load_checkpoint(resume_from)
+            stderr.log(f"resumed from {resume_from} (step {self.state.step}/{len(self.steps)})")
+        else:
+            torch.manual_seed(self.cfg.seed)
+            self.validate(epoch=0.0)
+            self.save_checkpoint()
+        self.model.train()
+        total = sum(len(b) for _, micro in self.steps for b in micro)
+        log_every = max(1, len(self.steps) // LOG_LINES)
+        with progress_bar("distill: train", total, unit="samples") as advance:
+            advance(self.state.samples)
+            for index in range(self.state.step, len(self.steps)):
+                epoch, micro = self.steps[index]
+                t0 = time.perf_counter()
+                n = sum(len(b) for b in micro)
+                losses = [self._micro_step(b, len(b) / n) for b in micro]
+                if self.cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = sum(l_ * len(b) for l_, b in zip(losses, micro)) / n
+                st = self.state
+                st.step, st.samples = st.step + 1, st.samples + n
+                st.train_seconds += time.perf_counter() - t0
+                st.loss_sum, st.loss_count, st.last_loss = st.loss_sum + loss, st.loss_count + 1, loss
+                advance(n)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"training loss is {loss} at step {st.step}; lower training.lr")
+                if st.step % log_every == 0:
+                    stderr.log(f"step {st.step}/{len(self.steps)} epoch {epoch + 1} loss {loss:.4e} "
+                               f"lr {self.scheduler.get_last_lr()[0]:.2e} "
+                               f"{st.samples / max(st.train_seconds, 1e-9):.1f} samples/s")
+                if self._due_validation(index):
+                    self.validate(epoch=epoch + (index + 1 - self._epoch_start(epoch)) / self._epoch_len(epoch))
+                    self.model.train()
+                if st.step % self.cfg.checkpoint_every == 0 or index + 1 == len(self.steps):
+                    self.save_checkpoint()
+                if self.on_step is not None:
+                    self.on_step(st.step)
+        return self.state
+
+    def _epoch_start(self, epoch: int) -> int:
+        return next(i for i, (e, _) in enumerate(self.steps) if e == epoch)
+
+    def _epoch_len(self, epoch: int) -> int:
+        return sum(1 for e, _ in self.steps if e == epoch)
+
+    def discard_checkpoints(self) -> None:
+        shutil.rmtree(self.checkpoint_dir, ignore_errors=True)

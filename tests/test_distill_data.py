@@ -1,0 +1,134 @@
+"""Distillation texts and the `distill:` suite section: no models needed, so these run in well under a second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from leafbench.cli import main
+from leafbench.config import parse_suite
+from leafbench.distill.data import build_texts, read_newsgroups, split_passages, text_key
+from leafbench.distill.model import fit_ridge
+from leafbench.distill.spec import DistillData
+from leafbench.errors import UserError
+
+
+def _suite(tmp_path: Path, distill: dict, **extra) -> dict:
+    return {"name": "d", "output": str(tmp_path / "results"),
+            "models": {"teacher": {"id": "t"}, "student": {"id": "s", "max_seq_length": 64}},
+            "configs": {"leaf": {"standard": "leaf"}, "asym": {"asymmetric": {"query": "leaf", "document": "teacher"}}},
+            "tasks": [{"path": str(tmp_path / "beir"), "name": "beir"}],
+            "distill": {"teacher": "teacher", "student": "student", **distill}} | extra
+
+
+def _lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path) -> None:
+    data = {"sources": [{"packaged": "lee-background"}]}
+    suite = parse_suite(_suite(tmp_path, {"data": data}), Path("s.yaml"))
+    leaf, proj = suite.models["leaf"], suite.models["leaf-proj"]
+    assert Path(leaf.id) == suite.distill_run_dir / "leaf" and Path(proj.id).name == "leaf-proj"
+    assert leaf.max_seq_length == 64 and leaf.query_prompt is None  # eval settings of the init, prompts exported
+    # re-validating a dump (as results store it) is stable; a changed training setting gets a new run folder
+    assert parse_suite(suite.model_dump(), Path("s.yaml")).distill_run_dir == suite.distill_run_dir
+    other = parse_suite(_suite(tmp_path, {"data": data, "training": {"lr": 1e-5}}), Path("s.yaml"))
+    assert other.distill_run_dir != suite.distill_run_dir
+    same = parse_suite(_suite(tmp_path, {"data": data, "training": {"checkpoint_every": 7}}), Path("s.yaml"))
+    assert same.distill_run_dir == suite.distill_run_dir  # operational only
+
+
+@pytest.mark.parametrize("distill, message", [
+    ({"teacher": "nope", "data": {"sources": [{"packaged": "bbc-news"}]}}, "distill.teacher: unknown model 'nope'"),
+    ({"data": {"sources": [{"task": "missing"}]}}, "distill.data.sources.0.task: no task named 'missing'"),
+    ({"data": {"sources": [{"packaged": "bbc-news", "file": "x.txt"}]}}, "exactly one of"),
+    ({"data": {"sources": [{"task": "beir", "role": "query"}]}}, "evaluation queries are never training text"),
+    ({"teacher": None, "data": {"sources": [{"packaged": "bbc-news"}]}}, "teacher: required unless"),
+    ({"data": {"sources": []}}, "distill.data.sources"),
+])
+def test_bad_distill_sections_fail_with_the_field(tmp_path: Path, distill: dict, message: str) -> None:
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_suite(_suite(tmp_path, distill), Path("s.yaml"))
+
+
+def test_output_name_clashing_with_a_model_is_an_error(tmp_path: Path) -> None:
+    raw = _suite(tmp_path, {"data": {"sources": [{"packaged": "bbc-news"}]}})
+    raw["models"]["leaf"] = {"id": "something-else"}
+    with pytest.raises(UserError, match="models.leaf: this name is also a distill output"):
+        parse_suite(raw, Path("s.yaml"))
+
+
+def test_passages_keep_short_texts_byte_for_byte() -> None:
+    assert split_passages("  a  b\nc ", 5, 3, 2) == ["  a  b\nc "]
+    words = " ".join(f"w{i}" for i in range(23))
+    assert split_passages(words, 10, 5, 4) == [" ".join(f"w{i}" for i in range(10)),
+                                               " ".join(f"w{i}" for i in range(10, 20))]  # 3-word tail dropped
+    assert len(split_passages(words, 5, 2, 1)) == 2
+
+
+def test_texts_are_deduped_split_held_out_and_exclude_eval_queries(tmp_path: Path) -> None:
+    doc = " ".join(f"word{i}" for i in range(30))
+    f = _lines(tmp_path / "t.txt", ["What is a rocket?", "what is  a ROCKET?", "Eval Query Here", doc, "too short doc",
+                                    *[f"query number {i}" for i in range(20)]])
+    spec = DistillData(sources=[{"file": str(f)}], max_words=12, min_words=5, validation=5)
+    ts = build_texts(spec, {}, excluded_queries=["eval query  here"])
+    texts = [t.text for t in ts.all]
+    assert ts.stats["dropped_duplicates"] == 1 and ts.stats["dropped_eval_queries"] == 1
+    assert not any(text_key(t) == "eval query here" for t in texts)
+    assert sum(t.startswith("word") for t in texts) == 3  # 30 words -> passages of 12, 12, 6
+    assert len(ts.validation) == 5 and not set(map(id, ts.validation)) & set(map(id, ts.train))
+    assert {t.role for t in ts.all} == {"query", "document"}
+    again = build_texts(spec, {}, excluded_queries=["eval query  here"])
+    assert [t.text for t in again.train] == [t.text for t in ts.train] and again.stats["digest"] == ts.stats["digest"]
+
+
+def test_empty_source_and_row_mismatch_are_user_errors(tmp_path: Path) -> None:
+    empty = _lines(tmp_path / "empty.txt", ["", "   "])
+    with pytest.raises(UserError, match=r"distill.data.sources.0: file:.*gives no texts"):
+        build_texts(DistillData(sources=[{"file": str(empty)}]), {})
+    f = _lines(tmp_path / "t.txt", ["a b c", "d e f"])
+    spec = DistillData(sources=[{"file": str(f), "embeddings": str(tmp_path / "e.npy")}], validation=1)
+    with pytest.raises(UserError, match="has 3 rows but .* has 2 texts"):
+        build_texts(spec, {}, embedding_rows={0: 3})
+
+
+def test_cli_reports_embedding_file_problems_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import yaml
+
+    f = _lines(tmp_path / "t.txt", [f"text number {i} here" for i in range(10)])
+    np.save(tmp_path / "e.npy", np.ones((9, 4), dtype=np.float32))
+    raw = _suite(tmp_path, {"teacher": None, "data": {"sources": [{"file": str(f), "embeddings":
+                                                                    str(tmp_path / "e.npy")}], "validation": 2}},
+                 tasks=[])
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["distill", str(tmp_path / "s.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "embeddings" in err and "9 rows" in err and "10 texts" in err and len(err.splitlines()) == 1
+    (tmp_path / "blocker").write_text("a file where the output folder should go")
+    np.save(tmp_path / "e.npy", np.ones((10, 4), dtype=np.float32))
+    assert main(["distill", str(tmp_path / "s.yaml"), "--output", str(tmp_path / "blocker")]) == 2
+    assert "cannot write the distill run folder" in capsys.readouterr().err
+
+
+def test_newsgroups_posts_lose_headers_quotes_and_signatures() -> None:
+    posts = read_newsgroups()
+    assert len(posts) == 200 and all(p["body"] for p in posts)
+    assert not any(p["subject"].lower().startswith("re:") for p in posts)
+    assert not any("Message-ID:" in p["body"] or "\n>" in p["body"] for p in posts)
+
+
+def test_ridge_keeps_the_fit_and_a_small_norm_on_anisotropic_features() -> None:
+    rng = np.random.default_rng(0)
+    common = rng.normal(size=32)
+    x = common + 0.05 * rng.normal(size=(500, 32))  # sentence embeddings share a big common direction
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    w_true = rng.normal(size=(48, 32))
+    y = x @ w_true.T
+    plain = fit_ridge(x, y, 0.0)
+    ridge = fit_ridge(x, y, 0.01)
+    err = np.linalg.norm(x @ ridge.T - y) / np.linalg.norm(y)
+    assert err < 0.05 and np.linalg.norm(ridge) < np.linalg.norm(plain)

@@ -17,6 +17,8 @@ from leafbench.encoders import Encoder, Role
 from leafbench.progress import progress_bar
 from leafbench.store import EmbeddingStore
 
+_PLURAL = {"query": "queries", "document": "documents"}
+
 
 class EmbeddingService:
     """Lazy encoders by suite model name plus one store; records seconds spent actually encoding."""
@@ -33,13 +35,13 @@ class EmbeddingService:
             self._encoders[name] = Encoder(name, self.models[name], self.device)
         return self._encoders[name]
 
-    def embed(self, name: str, role: Role, texts: list[str], label: str = "") -> np.ndarray:
+    def embed(self, name: str, role: Role, texts: list[str]) -> np.ndarray:
         """float32 [n, dim] for the texts; encodes (with a progress bar) only what the store has not seen."""
         enc = self.encoder(name)
 
         def encode(todo: list[str]) -> np.ndarray:
             start = time.perf_counter()
-            with progress_bar(f"encode {name} {role}s{' ' + label if label else ''}", len(todo)) as advance:
+            with progress_bar(f"encode {name} {_PLURAL[role]}", len(todo)) as advance:
                 out = enc.encode(todo, role, progress=advance)
             self.encode_seconds += time.perf_counter() - start
             return out

@@ -112,9 +112,9 @@ class RetrievalGrid:
         qtexts, dtexts = [data.queries[q] for q in qids], data.doc_texts(dids)
 
         t0, e0 = time.perf_counter(), self.service.encode_seconds
-        q_emb = self.service.embed(cfg.query_model, "query", qtexts, label=task.task_name)
-        d_emb = self.service.embed(cfg.document_model, "document", dtexts, label=task.task_name)
-        teacher_q = (self.service.embed(cfg.document_model, "query", qtexts, label=task.task_name)
+        q_emb = self.service.embed(cfg.query_model, "query", qtexts)
+        d_emb = self.service.embed(cfg.document_model, "document", dtexts)
+        teacher_q = (self.service.embed(cfg.document_model, "query", qtexts)
                      if cfg.mode == "asymmetric" else None)
         if q_emb.shape[1] != d_emb.shape[1]:
             raise UserError(f"configs.{config}: query model '{cfg.query_model}' gives {q_emb.shape[1]}-d embeddings "

@@ -85,6 +85,9 @@ class DistillTraining(_Strict):
     weight_decay: float = Field(default=0.01, ge=0)
     grad_clip: float | None = Field(default=1.0, gt=0)
     bf16: bool = False  # autocast the student's forward/backward (weights and optimizer stay fp32)
+    # Off by default: the targets are exact, and dropout noise both dominates the loss of an already aligned student
+    # and makes the early steps undo the ridge fit (held-out MSE rose in the first epoch with it, fell without).
+    dropout: bool = False
     max_seq_length: int | None = Field(default=None, gt=0)  # token cap while training (default: the student's)
     seed: int = 0
     checkpoint_every: int = Field(default=100, gt=0)  # optimizer steps between resumable checkpoints

@@ -85,7 +85,7 @@ def teacher_targets(texts: list[TrainText], given: dict[int, np.ndarray], servic
     for role in ("query", "document"):
         idx = [i for i, t in enumerate(texts) if t.role == role and t.row < 0]
         if idx:
-            out[idx] = service.embed(teacher, role, [texts[i].text for i in idx], label="distill")  # type: ignore
+            out[idx] = service.embed(teacher, role, [texts[i].text for i in idx])  # type: ignore
         for i, t in enumerate(texts):
             if t.role == role and t.row >= 0:
                 out[i] = given[t.source][t.row]
@@ -144,7 +144,7 @@ def make_curve(suite: Suite, service: EmbeddingService) -> CurveFn | None:
     for name in spec.curve_tasks:
         data = load_task(tasks[name])
         qids, dids = sorted(data.queries), sorted(data.corpus)
-        docs = l2_normalize(service.embed(spec.teacher, "document", data.doc_texts(dids), label=name))  # type: ignore
+        docs = l2_normalize(service.embed(spec.teacher, "document", data.doc_texts(dids)))  # type: ignore
         prepared.append((name, data, qids, dids, docs))
 
     def curve(encode: EncodeFn) -> dict[str, float]:

@@ -206,7 +206,7 @@ class LeafTrainer:
             torch.manual_seed(self.cfg.seed)
             self.validate(epoch=0.0)
             self.save_checkpoint()
-        self.model.train()
+        self.model.train(self.cfg.dropout)  # eval mode = no dropout; gradients flow either way
         total = sum(len(b) for _, micro in self.steps for b in micro)
         log_every = max(1, len(self.steps) // LOG_LINES)
         with progress_bar("distill: train", total, unit="samples") as advance:
@@ -235,7 +235,7 @@ class LeafTrainer:
                                f"{st.samples / max(st.train_seconds, 1e-9):.1f} samples/s")
                 if self._due_validation(index):
                     self.validate(epoch=epoch + (index + 1 - self._epoch_start(epoch)) / self._epoch_len(epoch))
-                    self.model.train()
+                    self.model.train(self.cfg.dropout)
                 if st.step % self.cfg.checkpoint_every == 0 or index + 1 == len(self.steps):
                     self.save_checkpoint()
                 if self.on_step is not None:

@@ -1,0 +1,162 @@
+"""Distillation on tiny random models: training lowers the loss, exports load with plain sentence-transformers and
+reproduce the trained embeddings, the Router export routes, and a SIGKILLed run resumes to the same final loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import TOPICS, build_tiny_model, write_beir_folder
+from leafbench.cli import main
+from leafbench.config import load_suite
+from leafbench.distill.stage import run_distill
+from leafbench.embed import EmbeddingService
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models on a shared 2-core box: one thread is faster, and resumed runs must match bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A 128-d tiny teacher, a 64-d tiny student init (so the projection changes the dim), texts and a BEIR task."""
+    root = tmp_path_factory.mktemp("distill")
+    teacher = build_tiny_model(root / "teacher", seed=0, hidden=128)
+    student = build_tiny_model(root / "student", seed=1, hidden=64)
+    corpus, queries, qrels = {}, {}, {}
+    for topic, texts in TOPICS.items():
+        for i, text in enumerate(texts):
+            corpus[f"{topic}-{i}"] = {"title": "", "text": text}
+        queries[f"q-{topic}"] = f"{topic} news"
+        qrels[f"q-{topic}"] = {f"{topic}-0": 1}
+    beir = write_beir_folder(root / "beir", corpus, queries, qrels)
+    rng = random.Random(0)
+    words = " ".join(" ".join(v) for v in TOPICS.values()).split()
+    lines = [" ".join(rng.choice(words) for _ in range(rng.randint(2, 24))) for _ in range(130)]
+    lines.append("sport news")  # equal to an evaluation query: must be left out
+    (root / "texts.txt").write_text("\n".join(lines) + "\n")
+    return {"root": root, "teacher": teacher, "student": student, "beir": beir, "texts": root / "texts.txt"}
+
+
+def write_suite(world: dict[str, Path], folder: Path, training: dict | None = None) -> Path:
+    suite = {
+        "name": "tiny", "output": str(folder / "results"), "device": "cpu",
+        "models": {"teacher": {"id": str(world["teacher"])}, "student": {"id": str(world["student"])}},
+        "configs": {"leaf": {"standard": "leaf"}, "asym": {"asymmetric": {"query": "leaf", "document": "teacher"}}},
+        "tasks": [{"path": str(world["beir"]), "name": "beir"}],
+        "distill": {"teacher": "teacher", "student": "student", "curve_tasks": ["beir"],
+                    "data": {"sources": [{"file": str(world["texts"])}, {"task": "beir"}], "validation": 16},
+                    "training": {"epochs": 2, "batch_size": 8, "lr": 5e-4, "checkpoint_every": 3,
+                                 **(training or {})}},
+    }
+    path = folder / "suite.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(suite))
+    return path
+
+
+def _run(path: Path, **kwargs) -> dict:
+    suite = load_suite(path)
+    return run_distill(suite, EmbeddingService(suite.models, device="cpu"), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def trained(world: dict[str, Path]) -> dict:
+    return _run(write_suite(world, world["root"] / "plain"))
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean(np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+
+
+def test_training_lowers_the_loss_and_records_the_run(trained: dict) -> None:
+    hist = trained["history"]
+    assert hist[0]["step"] == 0 and hist[-1]["step"] == trained["training"]["steps"] > 10
+    assert trained["final"]["val_mse"] < trained["projection_only"]["val_mse"]
+    assert hist[-1]["train_loss"] < hist[1]["train_loss"]  # second epoch's mean loss below the first's
+    assert trained["data"]["dropped_eval_queries"] == 1 and trained["teacher"]["dim"] == 128
+    assert trained["training"]["samples_per_second"] > 0 and "beir" in hist[-1]["curve"]
+    assert not (Path(trained["run_dir"]) / "checkpoints").exists()  # finished: checkpoints are removed
+
+
+def test_exports_load_with_sentence_transformers_and_give_the_trained_embeddings(trained: dict, world) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.distill.data import build_texts
+    from leafbench.config import load_suite
+
+    suite = load_suite(world["root"] / "plain" / "suite.yaml")
+    val = build_texts(suite.distill.data, {t.task_name: t for t in suite.tasks}, ["sport news"] +
+                      [f"{t} news" for t in TOPICS]).validation
+    texts = [t.text for t in val]
+    teacher = SentenceTransformer(str(world["teacher"]), device="cpu").encode(texts)
+    leaf = SentenceTransformer(trained["outputs"]["finetuned"], device="cpu").encode(texts)
+    proj = SentenceTransformer(trained["outputs"]["projection"], device="cpu").encode(texts)
+    assert leaf.shape == (len(texts), 128)
+    assert _cos(leaf, teacher) == pytest.approx(trained["final"]["val_cosine"], abs=1e-5)
+    assert _cos(proj, teacher) == pytest.approx(trained["projection_only"]["val_cosine"], abs=1e-5)
+    assert not np.allclose(leaf, proj, atol=1e-4)
+    card = (Path(trained["outputs"]["finetuned"]) / "README.md").read_text()
+    assert "held-out" in card.lower() and "excluded" in card
+
+
+def test_router_export_sends_queries_to_the_student_and_documents_to_the_teacher(trained: dict, world) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["rocket launch orbit", "the bank raised interest rates again this year"]
+    asym = SentenceTransformer(trained["outputs"]["asymmetric"], device="cpu")
+    leaf = SentenceTransformer(trained["outputs"]["finetuned"], device="cpu")
+    teacher = SentenceTransformer(str(world["teacher"]), device="cpu")
+    np.testing.assert_allclose(asym.encode_query(texts), leaf.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(asym.encode_document(texts), teacher.encode(texts), atol=1e-5)
+    assert not np.allclose(leaf.encode(texts), teacher.encode(texts), atol=1e-3)
+
+
+def test_finished_run_is_reused_without_training(trained: dict, world) -> None:
+    again = _run(world["root"] / "plain" / "suite.yaml")
+    assert again["created"] == trained["created"] and again["training"] == trained["training"]
+
+
+def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, world) -> None:
+    """A real SIGKILL at step 7 (the last checkpoint is step 6, mid first epoch); --resume finishes the run."""
+    folder = world["root"] / "killed"
+    path = write_suite(world, folder)
+    script = textwrap.dedent(f"""
+        import os, signal, torch
+        torch.set_num_threads(1)
+        from leafbench.config import load_suite
+        from leafbench.distill.stage import run_distill
+        from leafbench.embed import EmbeddingService
+        suite = load_suite({str(path)!r})
+        kill = lambda step: step == 7 and os.kill(os.getpid(), signal.SIGKILL)
+        run_distill(suite, EmbeddingService(suite.models, device="cpu"), on_step=kill)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ),
+                          timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    run_dir = load_suite(path).distill_run_dir
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-0000006"]
+    assert not (run_dir / "distill.json").exists()
+
+    assert main(["distill", str(path), "--resume", "--device", "cpu"]) == 0
+    resumed = json.loads((run_dir / "distill.json").read_text())
+    assert resumed["training"]["resumed_from"] == "step-0000006"
+    assert resumed["training"]["final_train_loss"] == trained["training"]["final_train_loss"]
+    assert [(e["step"], e["val_mse"]) for e in resumed["history"]] == \
+        [(e["step"], e["val_mse"]) for e in trained["history"]]

@@ -54,6 +54,19 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from leafbench.report.export import export_mteb
+
+    outcome = export_mteb(args.results, args.out)
+    for note in outcome.notes:
+        out.print(f"note: {note}")
+    out.print(f"{len(outcome.files)} MTEB result files ({outcome.copied} copied from the run's MTEB stage, "
+              f"{len(outcome.files) - outcome.copied} converted from the retrieval grid for "
+              f"{', '.join(sorted(outcome.models)) or 'no model'}), read back by mteb and checked -> {outcome.out}",
+              highlight=False)
+    return 0
+
+
 def report_after_run(results_dir: Path, output_root: Path, suite_name: str) -> Path | None:
     """The last stage of `leafbench run`: reports/<suite>/ beside the results root (tables, figures, HTML)."""
     from leafbench.report import build_report
@@ -85,3 +98,10 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--out", help="report folder; figures go to OUT/figures (default: reports/<suite>)")
     p.add_argument("--teacher", metavar="CONFIG", help="the config drawn as the teacher")
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser("export", help="leaderboard JSON in MTEB's results layout, checked by loading it with mteb")
+    p.add_argument("results", metavar="RESULTS_DIR", help="a results folder, e.g. results/quickstart")
+    p.add_argument("--format", choices=["mteb"], default="mteb", help="output format (mteb: MTEB results layout)")
+    p.add_argument("--out", required=True, help="output folder; files go to OUT/results/<org>__<model>/<revision>/ "
+                   "(mteb.ResultCache(cache_path=OUT) reads it)")
+    p.set_defaults(func=cmd_export)

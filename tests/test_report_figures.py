@@ -44,3 +44,16 @@ def test_html_is_one_offline_page(tmp_path: Path) -> None:
     assert page.count('src="data:image/png;base64,') == len(report.figures) == 3
     assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from anywhere
     assert '<table id="table1">' in page and "<sup>b</sup>" in page and "<details>" in page
+
+
+def test_quality_vs_throughput_needs_throughput_records(tmp_path: Path) -> None:
+    from fixtures.report_results import write_throughput
+    from leafbench.report.figures import _pareto, quality_vs_throughput
+
+    folder = make_results(tmp_path / "results")
+    assert quality_vs_throughput(load_results([folder]), tmp_path / "f") is None
+    write_throughput(folder)
+    fig = quality_vs_throughput(load_results([folder]), tmp_path / "f")
+    assert fig is not None and fig.png.stat().st_size > 10_000 and "Test CPU" in fig.caption
+    # (speed, quality): (1, .9) and (10, .8) are on the front, (5, .7) is beaten by (10, .8)
+    assert _pareto([(1, 0.9), (5, 0.7), (10, 0.8)]) == [(1, 0.9), (10, 0.8)]

@@ -140,3 +140,21 @@ def test_bad_folders_are_one_line_user_errors(tmp_path: Path, results: Path, cap
     assert err.startswith("error:") and "\n" not in err
     assert main(["report", str(results), "--out", str(tmp_path / "r"), "--resamples", "500"]) == 0
     assert (tmp_path / "r" / "index.html").is_file()
+
+
+def test_throughput_table_joins_models_to_configs(results: Path) -> None:
+    from fixtures.report_results import write_throughput
+    from leafbench.report.throughput import throughput_table
+
+    write_throughput(results)
+    rows = {r[0].value: r for r in throughput_table(load_results([results])).rows}
+    cols = ["Config", "Device", "Backend", "Params", "fewer params x", "docs/s", "queries/s", "p50", "p95", "docs x", "queries x",
+            "latency x"]
+    got = {c: dict(zip(cols, (cell.value for cell in row))) for c, row in rows.items()}
+    assert got["teacher"]["docs/s"] == 10.0 and got["teacher"]["docs x"] == 1.0
+    assert got["student"]["Params"] == 22.713216 and got["student"]["fewer params x"] == 109_486_464 / 22_713_216
+    assert (got["student"]["docs x"], got["student"]["queries x"], got["student"]["latency x"]) == (5.0, 400 / 60, 5.0)
+    # asymmetric: documents at the teacher's speed, queries and latency at the student's
+    assert (got["leaf-asym"]["docs/s"], got["leaf-asym"]["queries/s"], got["leaf-asym"]["p50"]) == (10.0, 400.0, 4.0)
+    assert (got["leaf-asym"]["docs x"], got["leaf-asym"]["queries x"]) == (1.0, 400 / 60)
+    assert got["leaf-asym"]["Device"] == "Test CPU" and got["leaf-asym"]["Backend"] == "torch fp32"

@@ -6,7 +6,8 @@ leaderboard JSON in MTEB's layout.
 
 Layout of a report folder:
     tables.md                every table in Markdown (paste into a README or paper draft)
-    tables/<name>.md|tex|csv table1, mrl, throughput, alignment, significance (as the results support)
+    tables/<name>.md|tex|csv table1, mrl, mteb, mteb_mrl, throughput, alignment, significance (as the results
+                             support: a table whose data the run did not produce is left out)
     cells.csv                every cell, every metric, long format
     figures/<name>.png|pdf   score_vs_dim, per_task, quantization_loss, quality_vs_throughput
     index.html               all of it on one self-contained page
@@ -21,8 +22,8 @@ from pathlib import Path
 
 from leafbench.report.data import ResultSet, load_results
 from leafbench.report.render import Table
-from leafbench.report.tables import SignificanceOptions, alignment_table, cells_csv, mrl_table, \
-    significance_families, significance_table, table1
+from leafbench.report.tables import SignificanceOptions, alignment_table, cells_csv, mrl_table, mteb_mrl_table, \
+    mteb_table, significance_families, significance_table, table1
 from leafbench.report.throughput import throughput_table
 
 __all__ = ["Report", "SignificanceOptions", "build_report", "build_figures", "default_report_dir", "load_results"]
@@ -53,7 +54,8 @@ def _write_text(path: Path, text: str) -> None:
 def build_tables(rs: ResultSet, out: Path, opts: SignificanceOptions = SignificanceOptions()) -> list[Table]:
     """Compute and write every table the results support; returns them for printing."""
     families = significance_families(rs, opts)
-    made = [table1(rs, families, opts), mrl_table(rs), throughput_table(rs), alignment_table(rs),
+    retrieval = [table1(rs, families, opts), mrl_table(rs)] if rs.cells else []
+    made = [*retrieval, mteb_table(rs), mteb_mrl_table(rs), throughput_table(rs), alignment_table(rs),
             significance_table(families, opts)]
     tables = [t for t in made if t is not None and t.rows]
     for t in tables:

@@ -61,9 +61,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     for note in outcome.notes:
         out.print(f"note: {note}")
     out.print(f"{len(outcome.files)} MTEB result files ({outcome.copied} copied from the run's MTEB stage, "
-              f"{len(outcome.files) - outcome.copied} converted from the retrieval grid for "
-              f"{', '.join(sorted(outcome.models)) or 'no model'}), read back by mteb and checked -> {outcome.out}",
-              highlight=False)
+              f"{len(outcome.files) - outcome.copied} converted from the retrieval grid) for "
+              f"{', '.join(sorted(outcome.models))}; read back by mteb and checked -> {outcome.out}", highlight=False)
     return 0
 
 

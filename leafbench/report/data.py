@@ -18,6 +18,7 @@ from leafbench.errors import UserError
 from leafbench.results import RETRIEVAL_SCHEMA, iter_records
 
 THROUGHPUT_SCHEMA = "leafbench.throughput/1"
+MTEB_SCHEMA = "leafbench.mteb/1"  # one record per MTEB-stage cell (leafbench.evaluate.mteb), beside MTEB's own files
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
 
@@ -57,6 +58,7 @@ class ResultSet:
     suites: list[str]
     throughput: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mteb: dict[CellKey, dict[str, Any]] = field(default_factory=dict)  # MTEB-stage cells, keyed like `cells`
 
     def cell(self, task: str, config: str, dim: int, precision: str) -> dict[str, Any] | None:
         return self.cells.get((task, config, dim, precision))
@@ -68,6 +70,12 @@ class ResultSet:
     def dims(self, config: str) -> list[int]:
         """Every dim evaluated for a config, largest first (the reading order of an MRL table)."""
         return sorted({k[2] for k in self.cells if k[1] == config}, reverse=True)
+
+    @property
+    def mteb_tasks(self) -> dict[str, str]:
+        """MTEB task -> task type, grouped by type then name (the leaderboard's column order)."""
+        found = {k[0]: rec["task_type"] for k, rec in self.mteb.items()}
+        return dict(sorted(found.items(), key=lambda kv: (kv[1], kv[0])))
 
     def score(self, task: str, config: str, dim: int, precision: str, metric: str = HEADLINE_METRIC) -> float | None:
         rec = self.cell(task, config, dim, precision)
@@ -90,6 +98,10 @@ def _info(rec: dict[str, Any], label: str) -> ConfigInfo:
 
 def _valid(rec: dict[str, Any]) -> bool:
     return all(k in rec for k in ("task", "config", "dim", "precision", "scores")) and isinstance(rec["scores"], dict)
+
+
+def _valid_mteb(rec: dict[str, Any]) -> bool:
+    return all(k in rec for k in ("task", "task_type", "config", "dim", "precision", "main_score"))
 
 
 def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -149,8 +161,25 @@ def _read_all(folders: list[Path], schema: str) -> list[dict[str, Any]]:
     return out
 
 
+def _index(records: list[dict[str, Any]], labels: dict[tuple[str, str], str],
+           infos: dict[str, ConfigInfo]) -> tuple[dict[CellKey, dict[str, Any]], int]:
+    """(task, label, dim, precision) -> the newest record of that cell; also counts cells seen more than once."""
+    cells: dict[CellKey, dict[str, Any]] = {}
+    duplicates = 0
+    for rec in records:
+        label = labels[(rec.get("suite") or "?", rec["config"])]
+        key = (rec["task"], label, int(rec["dim"]), rec["precision"])
+        if key in cells:
+            duplicates += 1
+            rec = max(cells[key], rec, key=lambda r: str(r.get("created", "")))
+        cells[key] = rec
+        infos.setdefault(label, _info(rec, label))
+    return cells, duplicates
+
+
 def load_results(folders: list[str | Path], teacher: str | None = None) -> ResultSet:
-    """Every retrieval and throughput record below the folders; a missing, empty or foreign folder is a UserError."""
+    """Every retrieval, MTEB-stage and throughput record below the folders; a missing, empty or foreign folder is a
+    UserError."""
     paths = [Path(f) for f in folders]
     if not paths:
         raise UserError("no results folder given (e.g. `leafbench report results/quickstart`)")
@@ -159,34 +188,28 @@ def load_results(folders: list[str | Path], teacher: str | None = None) -> Resul
             raise UserError(f"{p}: results folder not found (expected a folder written by `leafbench run`, "
                             f"e.g. results/quickstart)")
     raw = [r for r in _read_all(paths, RETRIEVAL_SCHEMA) if _valid(r)]
+    mteb_raw = [r for r in _read_all(paths, MTEB_SCHEMA) if _valid_mteb(r)]
     throughput = _read_all(paths, THROUGHPUT_SCHEMA)
-    if not raw:
+    if not raw and not mteb_raw:
         where = ", ".join(map(str, paths))
-        raise UserError(f"{where}: no leafbench results found (expected {RETRIEVAL_SCHEMA} JSON records written by "
-                        f"`leafbench run`, e.g. results/quickstart)")
-    labels = _labels(raw)
-    notes: list[str] = []
-    cells: dict[CellKey, dict[str, Any]] = {}
+        raise UserError(f"{where}: no leafbench results found (expected {RETRIEVAL_SCHEMA} or {MTEB_SCHEMA} JSON "
+                        f"records written by `leafbench run`, e.g. results/quickstart)")
+    labels = _labels(raw + mteb_raw)
     infos: dict[str, ConfigInfo] = {}
-    duplicates = 0
-    for rec in raw:
-        label = labels[(rec.get("suite") or "?", rec["config"])]
-        key = (rec["task"], label, int(rec["dim"]), rec["precision"])
-        if key in cells:
-            duplicates += 1
-            rec = max(cells[key], rec, key=lambda r: str(r.get("created", "")))
-        cells[key] = rec
-        infos.setdefault(label, _info(rec, label))
-    if duplicates:
-        notes.append(f"{duplicates} cell(s) appear in more than one results folder; the newest record of each is shown")
+    cells, duplicates = _index(raw, labels, infos)
+    mteb_cells, mteb_duplicates = _index(mteb_raw, labels, infos)
+    notes = []
+    if duplicates + mteb_duplicates:
+        notes.append(f"{duplicates + mteb_duplicates} cell(s) appear in more than one results folder; the newest "
+                     f"record of each is shown")
 
-    config_pos, task_pos = _suite_order(raw)
+    config_pos, task_pos = _suite_order(raw + mteb_raw)
     teacher_label, reason = _find_teacher(infos, teacher)
     order = sorted(infos, key=lambda c: (c != teacher_label, config_pos.get(infos[c].name, len(config_pos)), c))
     tasks = sorted({k[0] for k in cells}, key=lambda t: (task_pos.get(t, len(task_pos)), t))
-    found = {k[3] for k in cells}
+    found = {k[3] for k in cells} | {k[3] for k in mteb_cells}
     precisions = [p for p in PRECISION_ORDER if p in found] + sorted(found - set(PRECISION_ORDER))
-    suites = sorted({r.get("suite") or "?" for r in raw})
+    suites = sorted({r.get("suite") or "?" for r in raw + mteb_raw})
     return ResultSet(sources=paths, cells=cells, configs={c: infos[c] for c in order}, tasks=tasks,
                      precisions=precisions, teacher=teacher_label, teacher_reason=reason, suites=suites,
-                     throughput=throughput, notes=notes)
+                     throughput=throughput, notes=notes, mteb=mteb_cells)

@@ -25,9 +25,7 @@ from typing import Any
 from leafbench.config import TaskSpec, spec_hash
 from leafbench.errors import UserError
 from leafbench.report.data import ResultSet, load_results
-from leafbench.results import iter_records
 
-MTEB_CELL_SCHEMA = "leafbench.mteb/1"
 # BEIR dataset name -> MTEB task name (MTEB(eng, v1)'s retrieval tasks are BEIR's datasets).
 BEIR_TO_MTEB = {"arguana": "ArguAna", "climate-fever": "ClimateFEVER", "dbpedia-entity": "DBPedia", "fever": "FEVER",
                 "fiqa": "FiQA2018", "hotpotqa": "HotpotQA", "msmarco": "MSMARCO", "nfcorpus": "NFCorpus", "nq": "NQ",
@@ -216,8 +214,9 @@ def export_mteb(results_dir: str | Path, out: str | Path) -> ExportOutcome:
     rs = load_results([results_dir])
     target = _results_folder(Path(out))
     outcome = ExportOutcome(target)
-    mteb_cells = iter_records(Path(results_dir), MTEB_CELL_SCHEMA)
+    mteb_cells = list(rs.mteb.values())
     native: set[tuple[str, str, int, str]] = set()
+    expected: dict[Path, float] = {}  # every file written -> the main score mteb must read back from it
     for cell in mteb_cells:  # the MTEB stage's own files, copied as they are
         src = Path(cell["_path"]).parents[3] / cell["mteb_file"]
         if src.is_file():
@@ -226,10 +225,11 @@ def export_mteb(results_dir: str | Path, out: str | Path) -> ExportOutcome:
             shutil.copyfile(src, dest)
             shutil.copyfile(src.parent / "model_meta.json", dest.parent / "model_meta.json")
             native.add((cell["task"], cell["config"], int(cell["dim"]), cell["precision"]))
+            outcome.models.add(cell["model_name"])
             outcome.files.append(dest)
             outcome.copied += 1
+            expected[dest] = float(cell["main_score"])
     identities = _Identities(rs, mteb_cells)
-    expected: dict[Path, float] = {}
     for (_, _, dim, precision), rec in sorted(rs.cells.items()):
         task = mteb_task(rec)
         if (task.name, rec["config"], dim, precision) in native:
@@ -249,7 +249,7 @@ def export_mteb(results_dir: str | Path, out: str | Path) -> ExportOutcome:
 
 
 def _verify(target: Path, expected: dict[Path, float]) -> None:
-    """Load the export with mteb's ResultCache and check each converted file's main score came back unchanged."""
+    """Load the export with mteb's ResultCache and check every file's main score came back unchanged."""
     from mteb.models.model_meta import _serialize_experiment_kwargs_to_name
 
     from leafbench.evaluate.mteb_results import load_results as mteb_load

@@ -202,3 +202,75 @@ def cells_csv(rs: ResultSet) -> str:
                         + [(rec.get("alignment") or {}).get(m, "") for m in align]
                         + [info.query_model, info.document_model, rec.get("created", ""), rec.get("_path", "")])
     return buf.getvalue()
+
+
+def _mteb_aggregate(rs: ResultSet, config: str, dim: int, precision: str) -> dict[str, Any] | None:
+    """MTEB leaderboard aggregates (the MTEB stage's own definition) when the variant has every task, else None."""
+    from leafbench.evaluate.mteb_results import aggregate
+
+    scores = {}
+    for task, task_type in rs.mteb_tasks.items():
+        rec = rs.mteb.get((task, config, dim, precision))
+        if rec is None:
+            return None
+        scores[task] = (task_type, float(rec["main_score"]))
+    return aggregate(scores)
+
+
+def mteb_table(rs: ResultSet) -> Table | None:
+    """MTEB-stage main scores at each config's full dim in float32, with the leaderboard's means."""
+    if not rs.mteb:
+        return None
+    tasks = rs.mteb_tasks
+    types = sorted(set(tasks.values()))
+    per_task = len(tasks) <= 8  # MTEB(eng, v2) has 41 tasks: then the table shows task-type means only
+    per_type = len(types) > 1 and not (per_task and len(types) == len(tasks))  # a type mean of one task repeats it
+    configs = [c for c in rs.configs if any(k[1] == c for k in rs.mteb)]
+    teacher = _mteb_aggregate(rs, rs.teacher, rs.configs[rs.teacher].full_dim, "float32") if rs.teacher else None
+    rows = []
+    for c in configs:
+        full = rs.configs[c].full_dim
+        agg = _mteb_aggregate(rs, c, full, "float32")
+        row = [Cell(c), Cell(rs.configs[c].mode), Cell(full)]
+        if per_task:
+            row += [Cell(float(rec["main_score"]) if (rec := rs.mteb.get((t, c, full, "float32"))) else None)
+                    for t in tasks]
+        if per_type:
+            row += [Cell(agg[t] if agg else None) for t in types]
+        mean_task, mean_type = (agg["Mean (Task)"], agg["Mean (TaskType)"]) if agg else (None, None)
+        row += [Cell(mean_task), Cell(mean_type),
+                Cell(mean_task / teacher["Mean (Task)"] * 100 if mean_task is not None and teacher else None,
+                     digits=1)]
+        rows.append(row)
+    columns = ["Config", "Mode", "Dim", *(tasks if per_task else []), *(types if per_type else []),
+               "Mean (Task)", "Mean (TaskType)", "% of teacher"]
+    _bold_best(rows, range(3, len(columns) - 1))
+    main = sorted({rec["main_score_name"] for rec in rs.mteb.values() if rec.get("main_score_name")})
+    caption = (f"MTEB main scores ({', '.join(main)}) from mteb's own evaluators at each config's full dimension, "
+               f"float32; Mean (Task) over {len(tasks)} task(s), Mean (TaskType) the mean of the {len(types)} "
+               f"task-type means, as the MTEB leaderboard defines them, shown only when every task is present.")
+    return Table("mteb", "MTEB", caption, columns, rows, numeric_from=2)
+
+
+def mteb_mrl_table(rs: ResultSet) -> Table | None:
+    """MTEB Mean (Task) for every (dim, precision) of every config, with % of its full-dim float32."""
+    if not rs.mteb:
+        return None
+    rows, sections = [], set()
+    for c, info in rs.configs.items():
+        dims = sorted({k[2] for k in rs.mteb if k[1] == c}, reverse=True)
+        if not dims:
+            continue
+        ref = _mteb_aggregate(rs, c, info.full_dim, "float32")
+        sections.add(len(rows))
+        for dim in dims:
+            row = [Cell(c), Cell(dim)]
+            for p in rs.precisions:
+                agg = _mteb_aggregate(rs, c, dim, p)
+                v = agg["Mean (Task)"] if agg else None
+                row.append(Cell(v, rel=v / ref["Mean (Task)"] * 100 if v is not None and ref else None))
+            rows.append(row)
+    caption = (f"MTEB Mean (Task) over {len(rs.mteb_tasks)} task(s) by dimension and precision; in parentheses: % "
+               f"of the same config at its full dimension in float32.")
+    return Table("mteb_mrl", "MTEB Mean (Task) by embedding dimension and precision", caption,
+                 ["Config", "Dim", *rs.precisions], rows, sections, numeric_from=2)

@@ -90,16 +90,18 @@ def throughput_table(rs: ResultSet) -> Table | None:
             sections.add(len(out))
             previous = (r.device, r.backend)
         t = teacher.get((r.device, r.backend))
-        out.append([Cell(r.config), Cell(r.device), Cell(r.backend), Cell(r.params),
+        out.append([Cell(r.config), Cell(r.device), Cell(r.backend),
+                    Cell(r.params / 1e6 if r.params else None, digits=1),
+                    Cell(t.params / r.params if t and t.params and r.params else None, digits=2),
                     Cell(r.docs_per_s, digits=1), Cell(r.queries_per_s, digits=1), Cell(r.latency_p50_ms, digits=2),
                     Cell(r.latency_p95_ms, digits=2),
                     Cell(ratio(r.docs_per_s, t.docs_per_s) if t else None, digits=2),
                     Cell(ratio(r.queries_per_s, t.queries_per_s) if t else None, digits=2),
                     Cell(ratio(t.latency_p50_ms, r.latency_p50_ms) if t else None, digits=2)])
     caption = ("Medians over trials. Asymmetric configs encode documents with the document model and queries with the "
-               "query model; params are the query-side model's. Speed-ups (x) are against the teacher "
+               "query model; params are the query-side model's (what runs per query). Ratios (x) are against the teacher "
                f"({rs.teacher or 'none'}) on the same device and backend; latency is batch-1 query encoding.")
     return Table("throughput", "Throughput", caption,
-                 ["Config", "Device", "Backend", "Params", "docs/s", "queries/s", "latency p50 (ms)",
+                 ["Config", "Device", "Backend", "Params (M)", "fewer params (x)", "docs/s", "queries/s", "latency p50 (ms)",
                   "latency p95 (ms)", "docs/s vs teacher (x)", "queries/s vs teacher (x)", "latency vs teacher (x)"],
                  out, sections, numeric_from=3)

@@ -103,6 +103,46 @@ class TaskSpec(_Strict):
         return Path(self.path or "").name
 
 
+class MtebTaskSpec(_Strict):
+    """An MTEB task by name; the size fields apply to leafbench's offline MTEB tasks (`leafbench mteb-tasks`)."""
+
+    name: str
+    max_docs: int | None = Field(default=None, gt=0)  # offline tasks: deterministic subset of the documents
+    max_queries: int | None = Field(default=None, gt=0)  # offline retrieval tasks: subset of the queries
+    seed: int = 0
+
+
+class MtebSpec(_Strict):
+    """The MTEB stage, run after the retrieval grid: mteb tasks and benchmarks for every config.
+
+    `dims`/`precisions` default to the suite's. Tasks without query/document roles (STS, classification,
+    clustering, ...) are embedded by one side of each config: `symmetric_side` (recorded in every result).
+    """
+
+    tasks: list[MtebTaskSpec] = Field(default_factory=list)  # each a name, or {name: ..., max_docs: ...}
+    benchmarks: list[str] = Field(default_factory=list)
+    symmetric_side: Literal["query", "document"] = "query"
+    dims: list[Dim] | None = None
+    precisions: list[Precision] | None = None
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _names_to_specs(cls, v: Any) -> Any:
+        return [{"name": t} if isinstance(t, str) else t for t in v] if isinstance(v, list) else v
+
+    @model_validator(mode="after")
+    def _something_to_run(self) -> "MtebSpec":
+        if not self.tasks and not self.benchmarks:
+            raise ValueError("give at least one of 'tasks: [TASK, ...]' or 'benchmarks: [\"MTEB(eng, v2)\", ...]'")
+        names = [t.name for t in self.tasks]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tasks: duplicate task name(s) {', '.join(dupes)}")
+        if self.dims is not None and (not self.dims or any(isinstance(d, int) and d < 1 for d in self.dims)):
+            raise ValueError("dims: a non-empty list of positive integers or 'full'")
+        return self
+
+
 class Suite(_Strict):
     """A whole run. `configs` name evaluation configs; `models` are referenced from them by key."""
 
@@ -119,6 +159,7 @@ class Suite(_Strict):
     k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
     ignore_identical_ids: bool = True
     distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
+    mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
 
     @field_validator("name")
     @classmethod

@@ -23,20 +23,27 @@ class RunOutcome:
     encoded_texts: int = 0
     seconds: float = 0.0
     distill: dict[str, Any] | None = None  # the distill stage's record (leafbench.distill.stage)
+    mteb_records: list[dict[str, Any]] = field(default_factory=list)  # leafbench.mteb/1 cell records
+    mteb_leaderboard: Path | None = None
 
 
 def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) -> RunOutcome:
     """Run the suite's retrieval grid; `only` restricts it to the named tasks."""
     start = time.perf_counter()
+    service = EmbeddingService(suite.models, device=suite.device)
+    mteb_grid = None
+    if suite.mteb is not None:  # resolved up front: a misspelt MTEB task fails before any encoding
+        from leafbench.evaluate.mteb import MtebGrid
+
+        mteb_grid = MtebGrid(suite, service, suite.results_dir, force=force)
     tasks = suite.tasks
     if only:
-        known = {t.task_name for t in tasks}
+        known = {t.task_name for t in tasks} | {t.metadata.name for t in (mteb_grid.tasks if mteb_grid else [])}
         unknown = [o for o in only if o not in known]
         if unknown:
             raise UserError(f"--only {', '.join(unknown)}: no such task in suite '{suite.name}' "
                             f"(tasks: {', '.join(sorted(known)) or 'none'})")
         tasks = [t for t in tasks if t.task_name in only]
-    service = EmbeddingService(suite.models, device=suite.device)
     outcome = RunOutcome(results_dir=suite.results_dir)
     if suite.distill is not None:  # first stage: the grid then evaluates the students it exports
         from leafbench.distill.stage import run_distill
@@ -48,6 +55,14 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) 
         stderr.log(f"task {task.task_name}")
         outcome.records.extend(grid.run(task))
     outcome.computed, outcome.reused = grid.computed, grid.reused
+    if mteb_grid is not None:  # after the retrieval grid, on the same service: shared texts are not re-encoded
+        for mtask in mteb_grid.tasks:
+            if not only or mtask.metadata.name in only:
+                stderr.log(f"mteb task {mtask.metadata.name}")
+                outcome.mteb_records.extend(mteb_grid.run(mtask))
+        outcome.mteb_leaderboard = mteb_grid.write_leaderboard(outcome.mteb_records)
+        outcome.computed += mteb_grid.computed
+        outcome.reused += mteb_grid.reused
     if outcome.distill is not None:  # the evaluation table goes into the distilled models' cards
         from leafbench.distill.stage import finalize_distill
 

@@ -79,7 +79,8 @@ def test_written_formats_agree(results: Path, tmp_path: Path) -> None:
     assert float(rows["student"]["Avg"]) == pytest.approx(0.65)
     assert float(rows["leaf-asym"]["% of teacher"]) == pytest.approx(0.7875 / TEACHER_AVG * 100, abs=1e-6)
     md = (out / "tables" / "table1.md").read_text()
-    assert "| a | teacher | standard | all-mpnet-base-v2 | 768 | **0.9167**<sup>b</sup> | **0.8000**<sup>c</sup> |" in md
+    assert ("| a | teacher | standard | all-mpnet-base-v2 | 768 | **0.9167**<sup>b</sup> | **0.8000**<sup>c</sup> |"
+            in md)
     tex = (out / "tables" / "table1.tex").read_text()
     assert all(s in tex for s in (r"\toprule", r"\midrule", r"\bottomrule", r"\textsuperscript{b}", r"\% of teacher"))
     assert r"\usepackage" not in tex and tex.count(r"\begin{tabular}") == 1
@@ -107,6 +108,9 @@ def test_missing_cells_are_gaps_and_suites_do_not_mix(results: Path) -> None:
     assert rows["student"][6].value is None and rows["student"][7].value is None and rows["student"][8].value is None
     assert rows["other/teacher"][5].value == 0.25 and rows["other/teacher"][6].value is None
     assert rows["leaf-asym"][8].value == pytest.approx(0.7875 / TEACHER_AVG * 100)
+    # same weights, run with another max_seq_length: a different setup, so a different row too
+    write_cell(results.parent, "long", "alpha", "student", 384, "float32", [0.5] * 12, max_seq_length=512)
+    assert "long/student" in load_results([results.parent]).configs
 
 
 def test_teacher_override_and_named_teacher(results: Path) -> None:
@@ -148,8 +152,8 @@ def test_throughput_table_joins_models_to_configs(results: Path) -> None:
 
     write_throughput(results)
     rows = {r[0].value: r for r in throughput_table(load_results([results])).rows}
-    cols = ["Config", "Device", "Backend", "Params", "fewer params x", "docs/s", "queries/s", "p50", "p95", "docs x", "queries x",
-            "latency x"]
+    cols = ["Config", "Device", "Backend", "Params", "fewer params x", "docs/s", "queries/s", "p50", "p95", "docs x",
+            "queries x", "latency x"]
     got = {c: dict(zip(cols, (cell.value for cell in row))) for c, row in rows.items()}
     assert got["teacher"]["docs/s"] == 10.0 and got["teacher"]["docs x"] == 1.0
     assert got["student"]["Params"] == 22.713216 and got["student"]["fewer params x"] == 109_486_464 / 22_713_216

@@ -2,12 +2,14 @@
 reads from, so they all agree on config labels, ordering, which config is the teacher, and what is missing.
 
 A config is named by its suite's config key. When two suites use the same key for different models (different
-weight fingerprints), both become `suite/config`, so merging folders never silently mixes two models. The same
+weight fingerprints) or run them differently (prompts, max_seq_length, dtype), both become `suite/config`, so
+merging folders never silently mixes two setups in one row. The same
 cell read twice (the same suite run on two machines) keeps the newest record and says so in `notes`.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +40,17 @@ class ConfigInfo:
     query_fingerprint: str | None
     document_fingerprint: str | None
     full_dim: int
+    settings: str  # prompts, max_seq_length, dtype of both sides: the same weights run differently are not the same
 
     @property
-    def identity(self) -> tuple[str, str | None, str | None]:
-        return self.mode, self.query_fingerprint or self.query_model, self.document_fingerprint or self.document_model
+    def identity(self) -> tuple[str, str, str, str]:
+        return (self.mode, self.query_fingerprint or self.query_model, self.document_fingerprint or self.document_model,
+                self.settings)
 
 
 @dataclass
 class ResultSet:
-    """All retrieval cells and throughput records found, with the labels and orderings tables share."""
+    """All retrieval, MTEB-stage and throughput records found, with the labels and orderings tables share."""
 
     sources: list[Path]
     cells: dict[CellKey, dict[str, Any]]
@@ -88,12 +92,18 @@ class ResultSet:
         return None if not values or any(v is None for v in values) else sum(values) / len(values)  # type: ignore
 
 
+_NOT_SETTINGS = {"name", "id", "fingerprint", "batch_size", "prompts"}  # labels, or no effect on the embeddings
+
+
 def _info(rec: dict[str, Any], label: str) -> ConfigInfo:
     q, d = rec.get("query_model") or {}, rec.get("document_model") or {}
+    settings = json.dumps([{k: v for k, v in side.items() if k not in _NOT_SETTINGS} for side in (q, d)],
+                          sort_keys=True, default=str)
     return ConfigInfo(label=label, name=rec["config"], suite=rec.get("suite") or "?", mode=rec.get("mode", "standard"),
-                      query_model=q.get("id") or q.get("name") or "?", document_model=d.get("id") or d.get("name") or "?",
+                      query_model=q.get("id") or q.get("name") or "?",
+                      document_model=d.get("id") or d.get("name") or "?",
                       query_fingerprint=q.get("fingerprint"), document_fingerprint=d.get("fingerprint"),
-                      full_dim=int(rec.get("full_dim") or rec["dim"]))
+                      full_dim=int(rec.get("full_dim") or rec["dim"]), settings=settings)
 
 
 def _valid(rec: dict[str, Any]) -> bool:
@@ -118,8 +128,12 @@ def _suite_order(records: list[dict[str, Any]]) -> tuple[dict[str, int], dict[st
     """Config and task positions as the suites list them, so tables read in the order the user wrote."""
     configs: dict[str, int] = {}
     tasks: dict[str, int] = {}
+    seen: set[str] = set()
     for rec in records:
         resolved = rec.get("suite_resolved") or {}
+        if (rec.get("suite") or "?") in seen:
+            continue
+        seen.add(rec.get("suite") or "?")
         for name in resolved.get("configs") or {}:
             configs.setdefault(name, len(configs))
         for spec in resolved.get("tasks") or []:

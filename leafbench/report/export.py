@@ -8,9 +8,9 @@ name the same model variant the same way. The result is read back with mteb's `R
 compared, before the command reports success.
 
 Task names: a public BEIR dataset (`beir: scifact`, an official download) becomes its MTEB task (`SciFact`, with
-that task's dataset revision: MTEB's copies are BEIR's data); a packaged task becomes leafbench's offline MTEB task of the same subset
-(`bbc-news-titles` -> `BBCNewsTitleRetrieval`); any other task keeps its leafbench name, with a dataset revision
-that hashes its spec and size and the language 'und-Zyyy' (undetermined), since no registry knows it.
+that task's dataset revision: MTEB's copies are BEIR's data); a packaged task becomes leafbench's offline MTEB task
+of the same subset (`bbc-news-titles` -> `BBCNewsTitleRetrieval`); any other task keeps its leafbench name, with a
+dataset revision that hashes its spec and size and the language 'und-Zyyy' (undetermined): no registry knows it.
 """
 
 from __future__ import annotations

@@ -46,6 +46,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(distill_table(outcome.distill))
     if outcome.records:
         out.print(grid_table(outcome.records))
+    if outcome.throughput is not None and outcome.throughput.records:
+        from leafbench.throughput import load_note, throughput_table
+
+        out.print(throughput_table(outcome.throughput))
+        if load_note(outcome.throughput):
+            out.print(load_note(outcome.throughput))
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
     if outcome.records:  # last stage: tables, figures and HTML in reports/<suite>/ beside the results root
@@ -53,6 +59,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         report_after_run(outcome.results_dir, Path(suite.output), suite.name)
     return 0
+
+
+def cmd_throughput(args: argparse.Namespace) -> int:
+    from leafbench.throughput import throughput_command
+
+    return throughput_command(args, out)
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
@@ -104,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list packaged offline models and tasks")
     p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("throughput", help="measure docs/s, queries/s and batch-1 latency of a suite's models")
+    _add_suite_args(p)
+    p.add_argument("--force", action="store_true", help="re-measure records that are already finished")
+    p.set_defaults(func=cmd_throughput)
 
     from leafbench.report.commands import add_report_commands
 

@@ -143,6 +143,30 @@ class MtebSpec(_Strict):
         return self
 
 
+class ThroughputSpec(_Strict):
+    """The throughput stage (after evaluation) and `leafbench throughput`: docs/s, queries/s and latency per model.
+
+    Real texts are sampled (seeded) from the suite's tasks; synthetic inputs are exactly `synthetic_lengths` tokens.
+    Unset lists mean: every suite model, each model's own batch_size and dtype, the suite's device.
+    """
+
+    models: list[str] | None = None  # suite model keys to measure (default: all)
+    teacher: str | None = None  # ratios are against this model (default: 'teacher' if measured, else the largest)
+    batch_sizes: list[Annotated[int, Field(gt=0)]] | None = None
+    docs: int = Field(default=128, gt=0)  # real document texts encoded per trial
+    queries: int = Field(default=256, gt=0)  # real query texts encoded per trial
+    synthetic_lengths: list[Annotated[int, Field(gt=2)]] = Field(default_factory=lambda: [32, 128, 256, 512])
+    synthetic_texts: int = Field(default=32, gt=0)  # texts per synthetic length per trial
+    trials: int = Field(default=5, gt=0)
+    warmup: int = Field(default=1, ge=0)  # untimed batches before each timed measurement
+    latency_queries: int = Field(default=100, ge=0)  # batch-1 query encodings timed one by one (0: no latency)
+    backends: list[Literal["torch", "onnx"]] = Field(default_factory=lambda: ["torch"])
+    dtypes: list[Literal["fp32", "bf16"]] | None = None
+    devices: list[str] | None = None  # e.g. [cpu, cuda]; an unavailable device is skipped with one line
+    threads: int | None = Field(default=None, gt=0)  # torch intra-op threads while measuring (default: torch's)
+    seed: int = 0
+
+
 class Suite(_Strict):
     """A whole run. `configs` name evaluation configs; `models` are referenced from them by key."""
 
@@ -158,6 +182,7 @@ class Suite(_Strict):
     rescore: int = Field(default=0, ge=0)  # binary/int8: float32 rescoring of this many top candidates (0: none)
     k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
     ignore_identical_ids: bool = True
+    throughput: ThroughputSpec | None = None  # speed stage after evaluation (leafbench.throughput)
     distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
     mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
 
@@ -212,6 +237,19 @@ class Suite(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"tasks: duplicate task name(s) {', '.join(dupes)}; give each a distinct 'name:'")
+        return self
+
+    @model_validator(mode="after")
+    def _throughput_models(self) -> "Suite":
+        tp = self.throughput
+        if tp is not None:
+            measured = tp.models if tp.models is not None else list(self.models)
+            for field, ref in [*(("throughput.models", m) for m in measured), ("throughput.teacher", tp.teacher)]:
+                if ref is not None and ref not in self.models:
+                    raise ValueError(f"{field}: unknown model '{ref}' "
+                                     f"(defined in models: {', '.join(sorted(self.models))})")
+            if tp.teacher is not None and tp.teacher not in measured:
+                raise ValueError(f"throughput.teacher: '{tp.teacher}' is not among throughput.models")
         return self
 
     def dims_for(self, config: str) -> list[Dim]:

@@ -23,6 +23,7 @@ class RunOutcome:
     encoded_texts: int = 0
     seconds: float = 0.0
     distill: dict[str, Any] | None = None  # the distill stage's record (leafbench.distill.stage)
+    throughput: Any = None  # leafbench.throughput.ThroughputOutcome when the suite has a throughput section
     mteb_records: list[dict[str, Any]] = field(default_factory=list)  # leafbench.mteb/1 cell records
     mteb_leaderboard: Path | None = None
 
@@ -68,5 +69,10 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) 
 
         finalize_distill(suite, outcome.records)
     outcome.encoded_texts = service.store.encoded_texts
+    if suite.throughput is not None:  # last stage, after every evaluation stage: speed of the loaded models
+        from leafbench.throughput import run_throughput
+
+        stderr.log("throughput")
+        outcome.throughput = run_throughput(suite, force=force, service=service)
     outcome.seconds = time.perf_counter() - start
     return outcome

@@ -1,0 +1,103 @@
+"""What machine a speed figure was measured on, how busy it was, and how fast it multiplies matrices.
+
+A docs/s figure means nothing without the device, the thread count and the load next to it, so every throughput
+record carries `device_info()` and `load_average()` from here. `matmul_peak()` measures the machine's dense matmul
+rate, the denominator of "fraction of peak": torch.matmul of random square matrices (sizes 1024 and 2048 on CPU,
+4096 and 8192 on GPU) in the dtype the model computes in, one untimed call then the best of three timed calls per
+size, FLOPs counted as 2*n^3 per product. It is a practical peak (what torch reaches on large GEMMs with the current
+thread setting), not the datasheet figure, so an encoder's fraction of it says how much of the machine's usable
+compute the encoding reaches.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from functools import lru_cache
+from typing import Any
+
+import torch
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PEAK_METHOD = ("best of 3 timed torch.matmul calls of random n x n matrices (n = {sizes}) after one untimed call, "
+               "2*n^3 FLOPs each, in {dtype} on {device} with {threads} torch thread(s)")
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def load_average() -> list[float] | None:
+    """1/5/15-minute load averages: a busy machine explains a slow or noisy figure."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
+def device_info(device: str) -> dict[str, Any]:
+    """Device and software facts that change speed: device name, CPU model, threads, CUDA version, GPU memory."""
+    info: dict[str, Any] = {
+        "device": device,
+        "device_name": cpu_model(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_interop_threads": torch.get_num_interop_threads(),
+        "torch_version": torch.__version__,
+        "cuda_version": torch.version.cuda,
+        "mkldnn": bool(torch.backends.mkldnn.is_available()),
+    }
+    if device.startswith("cuda"):
+        props = torch.cuda.get_device_properties(torch.device(device))
+        info.update(device_name=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1),
+                    cudnn_version=torch.backends.cudnn.version())
+    return info
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(torch.device(device))
+
+
+def matmul_peak(device: str, dtype: str = "fp32", sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """Best measured dense matmul rate in GFLOP/s for `dtype` on `device` (see the module docstring for the method).
+
+    Cached per process and thread count: measured once, before the models run, and shared by every record.
+    `sizes` overrides the matrix sizes (tests use small ones; small matrices understate the peak).
+    """
+    default = (4096, 8192) if device.startswith("cuda") else (1024, 2048)
+    return _matmul_peak(device, dtype, torch.get_num_threads(), sizes or default)
+
+
+@lru_cache(maxsize=None)
+def _matmul_peak(device: str, dtype: str, threads: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    torch_dtype = _DTYPES[dtype]
+    by_size: dict[str, float] = {}
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    for n in sizes:
+        a = torch.randn(n, n, generator=generator).to(device=device, dtype=torch_dtype)
+        b = torch.randn(n, n, generator=generator).to(device=device, dtype=torch_dtype)
+        torch.matmul(a, b)
+        _sync(device)
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            torch.matmul(a, b)
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+        by_size[str(n)] = round(2 * n**3 / best / 1e9, 2)
+        del a, b
+    return {"gflops": max(by_size.values()), "gflops_by_size": by_size, "dtype": dtype, "device": device,
+            "method": PEAK_METHOD.format(sizes=", ".join(map(str, sizes)), dtype=dtype, device=device,
+                                         threads=threads),
+            "load_average": load_average()}

@@ -1,0 +1,224 @@
+"""Throughput plumbing on tiny random models: every figure present, shaped and sane; no timing thresholds.
+
+One 1-thread measurement of two tiny models (a 'teacher' with hidden 128 and a 'student' with hidden 64) is shared
+by the tests (module fixture); one thread because a 2-thread torch on a busy 2-core machine stalls short encodes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import build_tiny_model
+from leafbench.config import ModelSpec, parse_suite
+from leafbench.encoders import Encoder
+from leafbench.errors import UserError
+from leafbench.hardware import device_info, matmul_peak
+from leafbench.throughput import (RATIOS_SCHEMA, SCHEMA, FlopModel, ThroughputOutcome, padded_tokens, ratios,
+                                  run_throughput, spread, synthetic_texts, throughput_table, token_counts)
+
+SETTINGS = {"docs": 12, "queries": 8, "synthetic_lengths": [16, 48, 600], "synthetic_texts": 4, "trials": 2,
+            "warmup": 1, "latency_queries": 6, "batch_sizes": [4, 8], "threads": 1}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tp-models")
+    return {"teacher": build_tiny_model(root / "t", seed=0, hidden=128),
+            "student": build_tiny_model(root / "s", seed=1, hidden=64)}
+
+
+def suite_dict(models: dict[str, Path], beir: Path, out: Path, **throughput: Any) -> dict[str, Any]:
+    return {"name": "tp", "output": str(out), "device": "cpu",
+            "models": {k: {"id": str(v), "batch_size": 4} for k, v in models.items()},
+            "configs": {k: {"standard": k} for k in models}, "tasks": [{"path": str(beir)}],
+            "throughput": {**SETTINGS, **throughput}}
+
+
+@pytest.fixture(scope="module")
+def measured(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ThroughputOutcome]:
+    from conftest import TOPICS, write_beir_folder
+
+    root = tmp_path_factory.mktemp("tp-run")
+    corpus = {f"{t}-{i}": {"title": t, "text": text} for t, texts in TOPICS.items() for i, text in enumerate(texts)}
+    queries = {f"q-{t}": texts[1] for t, texts in TOPICS.items()}
+    beir = write_beir_folder(root / "beir", corpus, queries, {q: {f"{q[2:]}-1": 1} for q in queries})
+    suite = parse_suite(suite_dict(models, beir, root / "out", backends=["torch", "onnx"], devices=["cpu", "cuda"]),
+                        Path("tp.yaml"))
+    with pytest.MonkeyPatch.context() as mp:  # small matrices: the peak's method, not its cost, is under test
+        mp.setattr("leafbench.throughput.matmul_peak", lambda device, dtype: matmul_peak(device, dtype, (128, 256)))
+        return suite, run_throughput(suite)
+
+
+def assert_spread(s: dict[str, Any], n: int) -> None:
+    assert len(s["trials"]) == n and all(math.isfinite(v) and v > 0 for v in s["trials"])
+    assert s["min"] <= s["q1"] <= s["median"] <= s["q3"] <= s["max"]
+    assert s["iqr"] == pytest.approx(s["q3"] - s["q1"], rel=1e-3, abs=1e-3)
+
+
+def test_records_have_every_figure(measured: tuple[Any, ThroughputOutcome]) -> None:
+    suite, outcome = measured
+    assert outcome.measured == 2 and outcome.reused == 0
+    for rec in outcome.records:
+        path = suite.results_dir / "throughput" / f"{rec['model']['name']}-torch-fp32-cpu.json"
+        assert json.loads(path.read_text())["measure_hash"] == rec["measure_hash"]
+        assert rec["schema"] == SCHEMA and rec["model"]["fingerprint"] and rec["model"]["id"]
+        assert rec["n_parameters"] > 0 and rec["embedding_dim"] in (64, 128)
+        assert rec["device_info"]["torch_threads"] == 1 and rec["device_info"]["cpu_model"]
+        assert rec["batch_sizes"] == [4, 8] and rec["batch_size"] == 4
+        for role, n in (("documents", 12), ("queries", 4)):  # 4 queries exist, so the sample is all of them
+            section = rec[role]
+            assert section["texts"] == n and section["sources"] == ["beir"]
+            assert 1 <= section["tokens_mean"] <= section["tokens_max"] <= 64 and section["padding_ratio"] >= 1
+            for b in ("4", "8"):
+                fig = section["by_batch_size"][b]
+                for key in ("texts_per_s", "tokens_per_s", "peak_fraction"):
+                    assert_spread(fig[key], 2)
+                # tokens/s is texts/s times the mean tokens per text, trial by trial
+                for tps, xps in zip(fig["tokens_per_s"]["trials"], fig["texts_per_s"]["trials"]):
+                    assert tps == pytest.approx(xps * section["tokens_mean"], rel=2e-3)
+        assert rec["docs_per_s"] == rec["documents"]["by_batch_size"]["4"]["texts_per_s"]
+        assert rec["queries_per_s"] == rec["queries"]["by_batch_size"]["4"]["texts_per_s"]
+        lat = rec["latency_ms"]
+        assert lat["n"] == 6 and lat["batch_size"] == 1
+        assert 0 < lat["min"] <= lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+        synthetic = {s["tokens"]: s for s in rec["synthetic"]}
+        assert "512 positions" in synthetic[600]["skipped"]
+        for n in (16, 48):
+            s = synthetic[n]
+            assert s["texts"] == 4 and s["flops_per_text"] == pytest.approx(FlopModel(2, rec["embedding_dim"],
+                                                                            2 * rec["embedding_dim"]).per_text(n))
+            for tps, xps in zip(s["tokens_per_s"]["trials"], s["texts_per_s"]["trials"]):
+                assert tps == pytest.approx(xps * n, rel=2e-3)
+        assert rec["matmul_peak"]["gflops"] > 0 and "torch.matmul" in rec["matmul_peak"]["method"]
+        assert len(rec["load_average"]["before"]) == 3
+
+
+def test_unavailable_backend_and_device_are_one_line_skips(measured: tuple[Any, ThroughputOutcome],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _, outcome = measured
+    onnx_installed = not any("backend onnx skipped" in line for line in outcome.skipped)
+    assert onnx_installed or len([r for r in outcome.records if r["backend"] == "onnx"]) == 0
+    cuda_lines = [line for line in outcome.skipped if line.startswith("device cuda")]
+    assert len(cuda_lines) == (0 if torch.cuda.is_available() else 1)
+    assert all("\n" not in line for line in outcome.skipped)
+
+
+def test_ratios_against_the_teacher(measured: tuple[Any, ThroughputOutcome]) -> None:
+    suite, outcome = measured
+    saved = json.loads((suite.results_dir / "throughput" / "ratios.json").read_text())
+    assert saved["schema"] == RATIOS_SCHEMA and saved["teacher"] == "teacher"
+    (c,) = [c for c in saved["comparisons"] if c["backend"] == "torch"]
+    t, s = (next(r for r in outcome.records if r["model"]["name"] == n and r["backend"] == "torch")
+            for n in ("teacher", "student"))
+    assert c["model"] == "student" and c["params"] == pytest.approx(t["n_parameters"] / s["n_parameters"], rel=1e-3)
+    assert c["params"] > 1  # the hidden-128 model is the larger one
+    for key in ("docs_per_s", "queries_per_s", "doc_tokens_per_s"):
+        r = c[key]
+        assert r["median"] == pytest.approx(s[key]["median"] / t[key]["median"], rel=1e-2)
+        assert r["low"] <= r["median"] <= r["high"]
+    assert c["latency_p50"] == pytest.approx(t["latency_ms"]["p50"] / s["latency_ms"]["p50"], rel=1e-2)
+    rendered = throughput_table(outcome)
+    assert len(rendered.renderables) == 2  # figures and speed-ups
+
+
+def test_rerun_reuses_and_force_remeasures(models: dict[str, Path], measured: tuple[Any, ThroughputOutcome],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    suite, first = measured
+    again = run_throughput(suite)
+    assert again.measured == 0 and again.reused == 2
+    assert [r["created"] for r in again.records] == [r["created"] for r in first.records]
+    # a changed protocol is a new measurement; --force re-measures only what the suite asks for
+    data = suite.model_dump(mode="json")
+    data["throughput"].update(trials=1, models=["student"], batch_sizes=[4], synthetic_lengths=[16],
+                              latency_queries=2)
+    changed = parse_suite(data, Path("tp.yaml"))
+    monkeypatch.setattr("leafbench.throughput.matmul_peak", lambda device, dtype: matmul_peak(device, dtype, (128,)))
+    out = run_throughput(changed)
+    assert out.measured == 1 and out.records[0]["settings"]["trials"] == 1
+    assert out.ratios["comparisons"] == []  # the teacher was not measured in this run
+    assert run_throughput(changed, force=True).measured == 1
+
+
+def test_flop_formula_matches_torch_counter_on_linear_layers(models: dict[str, Path]) -> None:
+    """The formula's projection/feed-forward term against torch's own FLOP counter (which skips CPU attention)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    enc = Encoder("t", ModelSpec(id=str(models["teacher"])), "cpu")
+    flops = FlopModel.from_config(enc.model[0].auto_model.config)
+    assert flops == FlopModel(layers=2, hidden=128, intermediate=256)
+    for n in (16, 40):
+        enc.model.max_seq_length = n
+        features = enc.model.preprocess(synthetic_texts(enc, 1, n, seed=0))
+        assert int(features["attention_mask"].sum()) == n  # synthetic texts are exactly n tokens
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            enc.model(features)
+        attention = flops.layers * 4 * n * n * flops.hidden
+        assert float(flops.per_text(n)) - attention == pytest.approx(counter.get_total_flops(), rel=0.02)
+
+
+def test_token_counts_and_padding(models: dict[str, Path]) -> None:
+    enc = Encoder("t", ModelSpec(id=str(models["student"]), max_seq_length=8, query_prompt="query: "), "cpu")
+    texts = ["one", "two words here", "a b c d e f g h i j k l m n o p"]
+    docs, queries = token_counts(enc, texts, "document"), token_counts(enc, texts, "query")
+    assert docs.tolist()[:2] == [3, 5] and docs[2] == 8  # [CLS] ... [SEP], truncated at max_seq_length
+    assert (queries >= docs).all() and queries[0] == docs[0] + 2  # "query :" adds two tokens
+    counts = np.array([3, 5, 8])
+    assert padded_tokens(texts, counts, batch_size=2) == 8 * 2 + 3  # longest two together, then the short one
+    assert padded_tokens(texts, counts, batch_size=1) == counts.sum()
+
+
+def test_spread_and_hardware() -> None:
+    s = spread([3.0, 1.0, 2.0, 10.0])
+    assert s["median"] == 2.5 and s["min"] == 1 and s["max"] == 10 and s["trials"] == [3, 1, 2, 10]
+    assert s["q1"] == 1.75 and s["q3"] == 4.75 and s["iqr"] == 3
+    info = device_info("cpu")
+    assert info["device"] == "cpu" and info["cpu_count"] >= 1 and info["torch_threads"] >= 1
+    peak = matmul_peak("cpu", "fp32", (64, 128))
+    assert peak["gflops"] == max(peak["gflops_by_size"].values()) > 0 and list(peak["gflops_by_size"]) == ["64", "128"]
+    assert matmul_peak("cpu", "fp32", (64, 128)) is peak and "n = 64, 128" in peak["method"]
+
+
+def test_ratios_without_teacher_pairing() -> None:
+    rec = {"model": {"name": "a"}, "device": "cpu", "device_name": "x", "backend": "torch", "dtype": "fp32",
+           "batch_size": 4, "n_parameters": 10}
+    out = ratios([rec, {**rec, "model": {"name": "b"}, "n_parameters": 40}])
+    assert out["teacher"] == "b" and out["comparisons"][0]["params"] == 4.0  # largest model is the teacher
+    assert out["comparisons"][0]["docs_per_s"] is None  # nothing measured, nothing invented
+
+
+def test_suite_validation(models: dict[str, Path], tmp_path: Path) -> None:
+    base = suite_dict(models, tmp_path, tmp_path)
+    for bad, message in (({"models": ["nope"]}, "throughput.models: unknown model 'nope'"),
+                         ({"models": ["student"], "teacher": "teacher"}, "not among throughput.models"),
+                         ({"trials": 0}, "throughput.trials"), ({"backends": ["tensorrt"]}, "throughput.backends"),
+                         ({"synthetic_lengths": [2]}, "throughput.synthetic_lengths")):
+        with pytest.raises(UserError, match=message):
+            parse_suite({**base, "throughput": {**base["throughput"], **bad}}, Path("s.yaml"))
+
+
+def test_cli_throughput_and_run_stage(models: dict[str, Path], small_beir: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from leafbench.cli import main
+
+    monkeypatch.setattr("leafbench.throughput.matmul_peak", lambda device, dtype: matmul_peak(device, dtype, (128,)))
+    monkeypatch.setattr("leafbench.report.commands.report_after_run", lambda *args, **kwargs: None)  # not under test
+    suite = tmp_path / "s.yaml"
+    data = suite_dict(models, small_beir, tmp_path / "out", synthetic_lengths=[16], batch_sizes=[4])
+    data["configs"] = {"student": {"standard": "student"}}
+    suite.write_text(yaml.safe_dump(data))
+    assert main(["run", str(suite)]) == 0  # throughput is the run's last stage, its tables end the output
+    printed = capsys.readouterr().out
+    assert printed.index("NDCG@10") < printed.index("Throughput") < printed.index("Speed-up vs teacher 'teacher'")
+    folder = tmp_path / "out" / "tp" / "throughput"
+    assert sorted(p.name for p in folder.glob("*.json")) == ["ratios.json", "student-torch-fp32-cpu.json",
+                                                           "teacher-torch-fp32-cpu.json"]
+    assert main(["throughput", str(suite)]) == 0  # reuses the run's records
+    assert main(["throughput", str(tmp_path / "missing.yaml")]) == 2

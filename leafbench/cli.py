@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             out.print(load_note(outcome.throughput))
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
-    if outcome.records:  # last stage: tables, figures and HTML in reports/<suite>/ beside the results root
+    if outcome.records or outcome.mteb_records:  # last stage: reports/<suite>/ (tables, figures, HTML) beside results
         from leafbench.report.commands import report_after_run
 
         report_after_run(outcome.results_dir, Path(suite.output), suite.name)

@@ -206,8 +206,9 @@ def load_results(folders: list[str | Path], teacher: str | None = None) -> Resul
     throughput = _read_all(paths, THROUGHPUT_SCHEMA)
     if not raw and not mteb_raw:
         where = ", ".join(map(str, paths))
-        raise UserError(f"{where}: no leafbench results found (expected {RETRIEVAL_SCHEMA} or {MTEB_SCHEMA} JSON "
-                        f"records written by `leafbench run`, e.g. results/quickstart)")
+        found = f"only {len(throughput)} throughput record(s), which rate models, not configs; " if throughput else ""
+        raise UserError(f"{where}: no leafbench results found ({found}expected {RETRIEVAL_SCHEMA} or {MTEB_SCHEMA} "
+                        f"JSON records written by `leafbench run`, e.g. results/quickstart)")
     labels = _labels(raw + mteb_raw)
     infos: dict[str, ConfigInfo] = {}
     cells, duplicates = _index(raw, labels, infos)

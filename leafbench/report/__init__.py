@@ -83,5 +83,6 @@ def build_report(folders: list[str | Path], out: str | Path | None = None, teach
     out_dir = Path(out) if out is not None else default_report_dir(rs)
     report = Report(rs, out_dir, build_tables(rs, out_dir, opts), build_figures(rs, out_dir))
     report.html = out_dir / "index.html"
-    _write_text(report.html, render_html(rs, report.tables, report.figures, f"leafbench report: {', '.join(rs.suites)}"))
+    title = f"leafbench report: {', '.join(rs.suites)}"
+    _write_text(report.html, render_html(rs, report.tables, report.figures, title))
     return report

@@ -71,9 +71,9 @@ def report_after_run(results_dir: Path, output_root: Path, suite_name: str) -> P
     from leafbench.report import build_report
 
     report = build_report([results_dir], output_root.parent / "reports" / suite_name)
-    table1 = next((t for t in report.tables if t.name == "table1"), None)
-    if table1 is not None:
-        out.print(table1.to_rich())
+    headline = next((t for t in report.tables if t.name in ("table1", "mteb")), None)
+    if headline is not None:
+        out.print(headline.to_rich())
     out.print(f"report: {len(report.tables)} tables, {len(report.figures)} figures -> {report.out}/ "
               f"(open {report.html})")
     return report.out

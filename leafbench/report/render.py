@@ -76,14 +76,15 @@ class Table:
             return s + (rf"\textsuperscript{{{c.sup}}}" if c.sup else "")
 
         spec = "l" * self.numeric_from + "r" * (len(self.columns) - self.numeric_from)
-        lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\caption{{{esc(self.title)}. {esc(self.caption)}}}",
+        env = "table*" if len(self.columns) > 9 else "table"  # wide tables span both columns of a paper
+        lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small", rf"\caption{{{esc(self.title)}. {esc(self.caption)}}}",
                  rf"\label{{tab:{self.name}}}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
                  " & ".join(esc(c) for c in self.columns) + r" \\", r"\midrule"]
         for i, row in enumerate(self.rows):
             if i in self.sections and i > 0:
                 lines.append(r"\midrule")
             lines.append(" & ".join(fmt(c) for c in row) + r" \\")
-        lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+        lines += [r"\bottomrule", r"\end{tabular}", rf"\end{{{env}}}", ""]
         return "\n".join(lines)
 
     def to_csv(self) -> str:

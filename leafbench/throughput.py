@@ -12,7 +12,8 @@ Records (schema `leafbench.throughput/1`), one JSON per model and setup, written
   schema, suite, created, measure_hash (a re-run reuses a record whose hash is unchanged), environment, settings
   model            {name, id, fingerprint, max_seq_length, query_prompt, document_prompt}
   n_parameters, embedding_dim
-  backend          "torch" | "onnx" (sentence-transformers backend="onnx", ONNX Runtime)
+  backend          "torch" | "onnx" (sentence-transformers backend="onnx": ONNX Runtime, fp32, the same number of
+                   intra-op threads as torch, recorded as device_info.onnxruntime_threads)
   dtype            "fp32" | "bf16" (torch autocast)
   device, device_name, device_info {device_name, cpu_model, cpu_count, torch_threads, torch_interop_threads,
                    torch_version, cuda_version, mkldnn[, gpu_memory_gb, cudnn_version]}
@@ -351,6 +352,8 @@ def _measure(enc: Encoder, flops: FlopModel | None, positions: int | None, sampl
         return section["by_batch_size"][head][key] if section else None
 
     info = device_info(setup.device)
+    if setup.backend == "onnx":  # ONNX Runtime gets the same intra-op thread count as torch (see onnx_encoder)
+        info["onnxruntime_threads"] = info["torch_threads"]
     return {
         "schema": SCHEMA,
         "model": {"name": enc.name, "id": enc.spec.id, "fingerprint": enc.fingerprint,
@@ -382,8 +385,10 @@ def onnx_unavailable() -> str | None:
     return None
 
 
-def onnx_encoder(enc: Encoder) -> Encoder:
-    """The same model on ONNX Runtime; the export is cached per weight fingerprint in the cache directory."""
+def onnx_encoder(enc: Encoder, threads: int) -> Encoder:
+    """The same model on ONNX Runtime with `threads` intra-op threads (as torch gets), its export cached per weight
+    fingerprint in the cache directory."""
+    import onnxruntime
     from sentence_transformers import SentenceTransformer
 
     target = cache_dir() / "onnx" / enc.fingerprint
@@ -393,8 +398,11 @@ def onnx_encoder(enc: Encoder) -> Encoder:
         exported.save(str(staged))
         if not target.exists():
             os.replace(staged, target)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
     onnx = copy.copy(enc)
-    onnx.model = SentenceTransformer(str(target), device=enc.device, backend="onnx")
+    onnx.model = SentenceTransformer(str(target), device=enc.device, backend="onnx",
+                                     model_kwargs={"session_options": options})
     onnx.model.max_seq_length = enc.model.max_seq_length
     return onnx
 
@@ -475,7 +483,7 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
                     enc = encoder(name, device)
                     flops, positions = FlopModel.from_config(_hf_config(enc)), max_positions(_hf_config(enc))
                     n_parameters = sum(p.numel() for p in enc.model.parameters())
-                    runner = onnx_encoder(enc) if backend == "onnx" else enc
+                    runner = onnx_encoder(enc, tp.threads or torch.get_num_threads()) if backend == "onnx" else enc
                     rec = measure(runner, flops, positions, sample, tp, setup, batch_sizes, n_parameters)
                     rec.update({"suite": suite.name, "measure_hash": mhash, "created": now(),
                                 "settings": tp.model_dump(), "environment": environment()})

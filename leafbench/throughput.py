@@ -24,6 +24,7 @@ Records (schema `leafbench.throughput/1`), one JSON per model and setup, written
   documents, queries  {texts, sources (task names), tokens_mean, tokens_max, padding_ratio (padded/real tokens
                    with length-sorted batches), flops_per_text, by_batch_size {"<b>": {texts_per_s, tokens_per_s,
                    peak_fraction}}}
+  run_id, interleaved_with   the measurement run and the models timed alternately with this one
   synthetic        [{tokens, batch_size, texts, texts_per_s, tokens_per_s, flops_per_text, peak_fraction}
                     | {tokens, skipped}]
   flops            {formula, layers, hidden, intermediate} or null for an architecture it cannot estimate
@@ -37,11 +38,16 @@ Spread = {median, min, max, q1, q3, iqr, trials}: over trials, each a full pass 
 (non-padding) tokens after the prompt and truncation; peak_fraction = estimated FLOPs of those tokens per second
 over the measured matmul peak in the same dtype.
 
+The models of one setup are measured together, alternating trial by trial (ABBA), so a teacher trial and a student
+trial always ran side by side under the same machine load; such records share a `run_id` (and list each other in
+`interleaved_with`), and their ratios are paired trial by trial.
+
 `<results_dir>/throughput/ratios.json` (schema `leafbench.throughput-ratios/1`): {teacher, created, comparisons:
-[{model, teacher, device, device_name, backend, dtype, batch_size, params, docs_per_s, queries_per_s,
-doc_tokens_per_s, latency_p50, latency_p95}]}. Every ratio reads "times better than the teacher": params is
-teacher/model, the rates model/teacher, the latencies teacher/model; rate ratios are {median, low, high} with
-low = model min / teacher max and high = model max / teacher min, a conservative range over the trials.
+[{model, teacher, device, device_name, backend, dtype, batch_size, teacher_batch_size, params, docs_per_s,
+queries_per_s, doc_tokens_per_s, latency_p50, latency_p95}]}. Every ratio reads "times better than the teacher":
+params is teacher/model, the rates model/teacher, the latencies teacher/model. Rate ratios are {median, low, high,
+paired}: median is the ratio of the medians; paired, low/high are the smallest and largest trial-by-trial ratio;
+unpaired (records from different runs), low = model min / teacher max and high = model max / teacher min.
 """
 
 from __future__ import annotations
@@ -194,36 +200,6 @@ def sample_texts(suite: Suite, n_docs: int, n_queries: int, seed: int) -> TextSa
 # ------------------------------------------------------------------------------------------------ timing
 
 
-def time_encode(enc: Encoder, texts: list[str], role: Role, trials: int, warmup_texts: int) -> list[float]:
-    """Seconds per full pass over `texts` through Encoder.encode, after an untimed warm-up pass over a prefix."""
-    if warmup_texts:
-        enc.encode(texts[:warmup_texts], role)
-    seconds = []
-    for _ in range(trials):
-        start = time.perf_counter()
-        enc.encode(texts, role)
-        seconds.append(time.perf_counter() - start)
-    return seconds
-
-
-def measure_latency(enc: Encoder, queries: list[str], n: int, warmup: int) -> dict[str, Any]:
-    """Batch-1 query latency: `n` queries (cycling through the sample), each its own encode call."""
-    for q in queries[:warmup]:
-        enc.encode([q], "query")
-    ms = []
-    for i in range(n):
-        start = time.perf_counter()
-        enc.encode([queries[i % len(queries)]], "query")
-        ms.append((time.perf_counter() - start) * 1000)
-    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
-    return {"p50": round(float(p50), 3), "p95": round(float(p95), 3), "p99": round(float(p99), 3),
-            "mean": round(float(np.mean(ms)), 3), "min": round(float(np.min(ms)), 3),
-            "max": round(float(np.max(ms)), 3), "n": n, "batch_size": 1}
-
-
-# ------------------------------------------------------------------------------------------------ one record
-
-
 @dataclass(frozen=True)
 class Setup:
     backend: str
@@ -233,6 +209,189 @@ class Setup:
     @property
     def label(self) -> str:
         return f"{self.backend}-{self.dtype}-{self.device.replace(':', '')}"
+
+
+@dataclass
+class Unit:
+    """One timed measurement of one model: an untimed warm-up, then `trials` calls each returning seconds."""
+
+    trials: int
+    warmup: Callable[[], None]
+    trial: Callable[[int], float]
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+class ModelRun:
+    """One model on one setup: the units it is timed on, the seconds they took, and the record built from them."""
+
+    def __init__(self, enc: Encoder, flops: FlopModel | None, positions: int | None, sample: TextSample,
+                 tp: ThroughputSpec, setup: Setup, batch_sizes: list[int], n_parameters: int):
+        self.enc, self.flops, self.positions, self.sample = enc, flops, positions, sample
+        self.tp, self.setup, self.batch_sizes, self.n_parameters = tp, setup, batch_sizes, n_parameters
+        self.texts: dict[Role, list[str]] = {"document": sample.docs, "query": sample.queries}
+        self.counts = {role: token_counts(enc, texts, role) for role, texts in self.texts.items()}
+        self.seconds: dict[tuple[Any, ...], list[float]] = {}
+        self.units = self._plan()
+
+    @contextlib.contextmanager
+    def _settings(self, batch_size: int, max_seq_length: int | None = None) -> Iterator[None]:
+        """This setup's dtype and a batch size (and a max_seq_length) for one call; the suite's are restored."""
+        spec, configured = self.enc.spec, self.enc.model.max_seq_length
+        self.enc.spec = spec.model_copy(update={"dtype": self.setup.dtype, "batch_size": batch_size})
+        if max_seq_length is not None:
+            self.enc.model.max_seq_length = max_seq_length
+        try:
+            yield
+        finally:
+            self.enc.spec, self.enc.model.max_seq_length = spec, configured
+
+    def _encode(self, texts: list[str], role: Role, batch_size: int, max_seq_length: int | None = None) -> None:
+        with self._settings(batch_size, max_seq_length):
+            self.enc.encode(texts, role)
+
+    def _plan(self) -> dict[tuple[Any, ...], Unit]:
+        tp, units = self.tp, {}
+        if self.sample.docs:
+            for role, texts in self.texts.items():
+                for b in self.batch_sizes:
+                    warm = texts[:tp.warmup * b]
+                    units[(role, b)] = Unit(tp.trials, lambda t=texts, r=role, b=b, w=warm: w and self._encode(w, r, b),
+                                            lambda _, t=texts, r=role, b=b: _timed(lambda: self._encode(t, r, b)))
+        queries = self.sample.queries
+        if tp.latency_queries and queries:
+            units[("latency",)] = Unit(
+                tp.latency_queries, lambda: [self._encode([q], "query", 1) for q in queries[:max(1, tp.warmup)]],
+                lambda i: _timed(lambda: self._encode([queries[i % len(queries)]], "query", 1)))
+        b = self.batch_sizes[0]
+        for n in tp.synthetic_lengths:
+            if self.positions is not None and n > self.positions:
+                continue
+            texts = synthetic_texts(self.enc, tp.synthetic_texts, n, tp.seed)
+            warm = texts[:tp.warmup * b]
+            units[("synthetic", n)] = Unit(tp.trials, lambda w=warm, n=n, b=b: w and self._encode(w, "document", b, n),
+                                           lambda _, t=texts, n=n, b=b: _timed(lambda: self._encode(t, "document", b,
+                                                                                                     n)))
+        return units
+
+    def _rates(self, key: tuple[Any, ...], texts: int, tokens: float, flops: float | None,
+               peak: float) -> dict[str, Any]:
+        seconds = self.seconds[key]
+        return {"texts_per_s": spread([texts / s for s in seconds], 3),
+                "tokens_per_s": spread([tokens / s for s in seconds], 1),
+                "peak_fraction": spread([flops / s / peak for s in seconds]) if flops else None}
+
+    def _role(self, role: Role, peak: float) -> dict[str, Any] | None:
+        texts, counts = self.texts[role], self.counts[role]
+        if not texts:
+            return None
+        flops = float(self.flops.per_text(counts).sum()) if self.flops else None
+        return {"texts": len(texts), "sources": self.sample.sources, "tokens_mean": round(float(counts.mean()), 2),
+                "tokens_max": int(counts.max()),
+                "padding_ratio": round(padded_tokens(texts, counts, self.batch_sizes[0]) / int(counts.sum()), 4),
+                "flops_per_text": round(flops / len(texts)) if flops else None,
+                "by_batch_size": {str(b): self._rates((role, b), len(texts), float(counts.sum()), flops, peak)
+                                  for b in self.batch_sizes}}
+
+    def _latency(self) -> dict[str, Any] | None:
+        if ("latency",) not in self.seconds:
+            return None
+        ms = np.asarray(self.seconds[("latency",)]) * 1000
+        p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+        r = lambda x: round(float(x), 3)  # noqa: E731
+        return {"p50": r(p50), "p95": r(p95), "p99": r(p99), "mean": r(ms.mean()), "min": r(ms.min()),
+                "max": r(ms.max()), "n": len(ms), "batch_size": 1}
+
+    def _synthetic(self, peak: float) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for n in self.tp.synthetic_lengths:
+            if ("synthetic", n) not in self.seconds:
+                out.append({"tokens": n, "skipped": f"longer than the model's {self.positions} positions"})
+                continue
+            texts = self.tp.synthetic_texts
+            per_text = float(self.flops.per_text(n)) if self.flops else None
+            out.append({"tokens": n, "batch_size": self.batch_sizes[0], "texts": texts,
+                        "flops_per_text": round(per_text) if per_text else None,
+                        **self._rates(("synthetic", n), texts, float(texts * n), texts * per_text if per_text
+                                      else None, peak)})
+        return out
+
+    def record(self, peak_info: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+        peak = peak_info["gflops"] * 1e9
+        documents, queries = self._role("document", peak), self._role("query", peak)
+        head = str(self.batch_sizes[0])
+
+        def headline(section: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+            return section["by_batch_size"][head][key] if section else None
+
+        enc = self.enc
+        return {
+            "schema": SCHEMA,
+            "model": {"name": enc.name, "id": enc.spec.id, "fingerprint": enc.fingerprint,
+                      "max_seq_length": enc.model.max_seq_length, "query_prompt": enc.prompt("query"),
+                      "document_prompt": enc.prompt("document")},
+            "n_parameters": self.n_parameters, "embedding_dim": enc.dim,
+            "backend": self.setup.backend, "dtype": self.setup.dtype, "device": self.setup.device,
+            "device_name": info["device_name"], "device_info": info,
+            "batch_size": self.batch_sizes[0], "batch_sizes": self.batch_sizes,
+            "docs_per_s": headline(documents, "texts_per_s"), "queries_per_s": headline(queries, "texts_per_s"),
+            "doc_tokens_per_s": headline(documents, "tokens_per_s"),
+            "query_tokens_per_s": headline(queries, "tokens_per_s"),
+            "latency_ms": self._latency(), "documents": documents, "queries": queries,
+            "synthetic": self._synthetic(peak), "flops": self.flops.describe() if self.flops else None,
+            "matmul_peak": peak_info,
+        }
+
+
+def interleave(runs: list[ModelRun], advance: Callable[[int], None]) -> None:
+    """Time every unit of every run, alternating the models trial by trial (ABBA order).
+
+    On a shared machine the load drifts within minutes; alternating puts teacher and student trials side by side, so
+    each pair saw the same load and their ratio is far steadier than two separately measured medians.
+    """
+    keys = list(dict.fromkeys(key for run in runs for key in run.units))
+    for key in keys:
+        part = [run for run in runs if key in run.units]
+        for run in part:
+            run.units[key].warmup()
+        for t in range(part[0].units[key].trials):
+            for run in part if t % 2 == 0 else part[::-1]:
+                run.seconds.setdefault(key, []).append(run.units[key].trial(t))
+        advance(1)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Measure with `n` intra-op threads (None: leave torch's setting), restored afterwards."""
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def measure_setup(runs: list[ModelRun], setup: Setup) -> list[dict[str, Any]]:
+    """Records for every model of one setup, measured interleaved; all share a run_id (pairs ratios trial by trial)."""
+    with torch_threads(runs[0].tp.threads):
+        peak_info = matmul_peak(setup.device, setup.dtype)
+        steps = len({key for run in runs for key in run.units})
+        before = load_average()
+        names = " ".join(run.enc.name for run in runs)
+        with progress_bar(f"throughput {names} {setup.label}", steps, unit="steps") as advance:
+            interleave(runs, advance)
+        info = device_info(setup.device)
+    if setup.backend == "onnx":  # ONNX Runtime gets the same intra-op thread count as torch (see onnx_encoder)
+        info["onnxruntime_threads"] = info["torch_threads"]
+    run_id = uuid.uuid4().hex[:12]
+    load = {"before": before, "after": load_average()}
+    return [{**run.record(peak_info, info), "load_average": load, "run_id": run_id,
+             "interleaved_with": [other.enc.name for other in runs if other is not run]} for run in runs]
 
 
 def record_path(results_dir: Path, model: str, setup: Setup) -> Path:
@@ -249,126 +408,6 @@ def measure_hash(suite: Suite, tp: ThroughputSpec, model: str, setup: Setup, bat
     return spec_hash({"schema": SCHEMA, "model": suite.models[model].model_dump(), "settings": settings,
                       "batch_sizes": batch_sizes, "tasks": [t.model_dump() for t in suite.tasks],
                       "setup": setup.label, "device_name": _device_name(setup.device)})
-
-
-def _with_dtype_batch(enc: Encoder, dtype: str, batch_size: int) -> None:
-    enc.spec = enc.spec.model_copy(update={"dtype": dtype, "batch_size": batch_size})
-
-
-def _role_figures(enc: Encoder, flops: FlopModel | None, peak: float, texts: list[str], role: Role,
-                  batch_sizes: list[int], tp: ThroughputSpec, dtype: str, advance: Callable[[int], None],
-                  sources: list[str]) -> dict[str, Any]:
-    """Texts/s, tokens/s and fraction of peak for one role at every batch size."""
-    counts = token_counts(enc, texts, role)
-    flops_total = float(flops.per_text(counts).sum()) if flops else None
-    by_batch: dict[str, Any] = {}
-    for b in batch_sizes:
-        _with_dtype_batch(enc, dtype, b)
-        seconds = time_encode(enc, texts, role, tp.trials, min(len(texts), tp.warmup * b))
-        by_batch[str(b)] = {
-            "texts_per_s": spread([len(texts) / s for s in seconds], 3),
-            "tokens_per_s": spread([counts.sum() / s for s in seconds], 1),
-            "peak_fraction": spread([flops_total / s / peak for s in seconds]) if flops_total else None,
-        }
-        advance(1)
-    return {"texts": len(texts), "sources": sources, "tokens_mean": round(float(counts.mean()), 2),
-            "tokens_max": int(counts.max()), "padding_ratio": round(padded_tokens(texts, counts, batch_sizes[0])
-                                                                      / max(1, int(counts.sum())), 4),
-            "flops_per_text": round(flops_total / len(texts)) if flops_total else None, "by_batch_size": by_batch}
-
-
-def _synthetic(enc: Encoder, flops: FlopModel | None, peak: float, positions: int | None, tp: ThroughputSpec,
-               dtype: str, batch_size: int, advance: Callable[[int], None]) -> list[dict[str, Any]]:
-    """Texts/s at exactly N tokens: max_seq_length is set to N for the measurement and restored after."""
-    out: list[dict[str, Any]] = []
-    configured = enc.model.max_seq_length
-    _with_dtype_batch(enc, dtype, batch_size)
-    try:
-        for n in tp.synthetic_lengths:
-            if positions is not None and n > positions:
-                out.append({"tokens": n, "skipped": f"longer than the model's {positions} positions"})
-                advance(1)
-                continue
-            enc.model.max_seq_length = n
-            texts = synthetic_texts(enc, tp.synthetic_texts, n, tp.seed)
-            seconds = time_encode(enc, texts, "document", tp.trials, min(len(texts), tp.warmup * batch_size))
-            per_text = float(flops.per_text(n)) if flops else None
-            out.append({"tokens": n, "batch_size": batch_size, "texts": len(texts),
-                        "texts_per_s": spread([len(texts) / s for s in seconds], 3),
-                        "tokens_per_s": spread([len(texts) * n / s for s in seconds], 1),
-                        "flops_per_text": round(per_text) if per_text else None,
-                        "peak_fraction": spread([len(texts) * per_text / s / peak for s in seconds])
-                        if per_text else None})
-            advance(1)
-    finally:
-        enc.model.max_seq_length = configured
-    return out
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Measure with `n` intra-op threads (None: leave torch's setting), restored afterwards."""
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-def measure(enc: Encoder, flops: FlopModel | None, positions: int | None, sample: TextSample, tp: ThroughputSpec,
-            setup: Setup, batch_sizes: list[int], n_parameters: int) -> dict[str, Any]:
-    """One record: every figure for one model on one setup (the encoder's spec and torch threads are restored)."""
-    with torch_threads(tp.threads):
-        return _measure(enc, flops, positions, sample, tp, setup, batch_sizes, n_parameters)
-
-
-def _measure(enc: Encoder, flops: FlopModel | None, positions: int | None, sample: TextSample, tp: ThroughputSpec,
-             setup: Setup, batch_sizes: list[int], n_parameters: int) -> dict[str, Any]:
-    peak_info = matmul_peak(setup.device, setup.dtype)
-    peak = peak_info["gflops"] * 1e9
-    steps = 2 * len(batch_sizes) * bool(sample.docs) + bool(tp.latency_queries and sample.queries) \
-        + len(tp.synthetic_lengths)
-    before = load_average()
-    original = enc.spec
-    try:
-        with progress_bar(f"throughput {enc.name} {setup.label}", steps, unit="steps") as advance:
-            documents = queries = latency = None
-            if sample.docs:
-                documents = _role_figures(enc, flops, peak, sample.docs, "document", batch_sizes, tp, setup.dtype,
-                                          advance, sample.sources)
-                queries = _role_figures(enc, flops, peak, sample.queries, "query", batch_sizes, tp, setup.dtype,
-                                        advance, sample.sources)
-            if tp.latency_queries and sample.queries:
-                latency = measure_latency(enc, sample.queries, tp.latency_queries, max(1, tp.warmup))
-                advance(1)
-            synthetic = _synthetic(enc, flops, peak, positions, tp, setup.dtype, batch_sizes[0], advance)
-    finally:
-        enc.spec = original
-    head = str(batch_sizes[0])
-
-    def headline(section: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-        return section["by_batch_size"][head][key] if section else None
-
-    info = device_info(setup.device)
-    if setup.backend == "onnx":  # ONNX Runtime gets the same intra-op thread count as torch (see onnx_encoder)
-        info["onnxruntime_threads"] = info["torch_threads"]
-    return {
-        "schema": SCHEMA,
-        "model": {"name": enc.name, "id": enc.spec.id, "fingerprint": enc.fingerprint,
-                  "max_seq_length": enc.model.max_seq_length, "query_prompt": enc.prompt("query"),
-                  "document_prompt": enc.prompt("document")},
-        "n_parameters": n_parameters, "embedding_dim": enc.dim,
-        "backend": setup.backend, "dtype": setup.dtype, "device": setup.device, "device_name": info["device_name"],
-        "device_info": info, "load_average": {"before": before, "after": load_average()},
-        "batch_size": batch_sizes[0], "batch_sizes": batch_sizes,
-        "docs_per_s": headline(documents, "texts_per_s"), "queries_per_s": headline(queries, "texts_per_s"),
-        "doc_tokens_per_s": headline(documents, "tokens_per_s"),
-        "query_tokens_per_s": headline(queries, "tokens_per_s"),
-        "latency_ms": latency, "documents": documents, "queries": queries, "synthetic": synthetic,
-        "flops": flops.describe() if flops else None, "matmul_peak": peak_info,
-    }
 
 
 # ------------------------------------------------------------------------------------------------ backends
@@ -436,11 +475,30 @@ def _devices(suite: Suite, tp: ThroughputSpec, outcome: ThroughputOutcome) -> li
     return out
 
 
+def _plan_setups(suite: Suite, tp: ThroughputSpec, outcome: ThroughputOutcome) -> dict[Setup, list[str]]:
+    """Which models each (backend, dtype, device) measures; unavailable backends/devices become one-line skips."""
+    onnx_reason = onnx_unavailable() if "onnx" in tp.backends else None
+    if onnx_reason:
+        _skip(outcome, f"backend onnx skipped: {onnx_reason}")
+    plans: dict[Setup, list[str]] = {}
+    for device in _devices(suite, tp, outcome):
+        for backend in tp.backends:
+            if backend == "onnx" and onnx_reason:
+                continue
+            for name in tp.models or list(suite.models):
+                for dtype in tp.dtypes or [suite.models[name].dtype]:
+                    if backend == "onnx" and dtype != "fp32":
+                        _skip(outcome, f"{name} onnx {dtype} skipped: the ONNX backend runs fp32 only")
+                        continue
+                    plans.setdefault(Setup(backend, dtype, device), []).append(name)
+    return plans
+
+
 def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService | None = None) -> ThroughputOutcome:
     """Measure every (model, backend, dtype, device) of the suite's throughput section into its results folder.
 
-    `service` lends `leafbench run`'s already loaded encoders (on its device); finished records whose
-    measure_hash is unchanged are reused unless `force`.
+    The models of one setup are measured together, interleaved. `service` lends `leafbench run`'s already loaded
+    encoders (on its device); finished records whose measure_hash is unchanged are reused unless `force`.
     """
     tp = suite.throughput or ThroughputSpec()
     outcome = ThroughputOutcome()
@@ -452,44 +510,38 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
             loaded[(name, device)] = service.encoder(name) if shared else Encoder(name, suite.models[name], device)
         return loaded[(name, device)]
 
-    onnx_reason = onnx_unavailable() if "onnx" in tp.backends else None
-    if onnx_reason:
-        _skip(outcome, f"backend onnx skipped: {onnx_reason}")
     sample: TextSample | None = None
-    for device in _devices(suite, tp, outcome):
-        for name in tp.models or list(suite.models):
-            spec = suite.models[name]
-            batch_sizes = tp.batch_sizes or [spec.batch_size]
-            for backend in tp.backends:
-                if backend == "onnx" and onnx_reason:
-                    continue
-                for dtype in tp.dtypes or [spec.dtype]:
-                    if backend == "onnx" and dtype != "fp32":
-                        _skip(outcome, f"{name} onnx {dtype} skipped: the ONNX backend runs fp32 only")
-                        continue
-                    setup = Setup(backend, dtype, device)
-                    path = record_path(suite.results_dir, name, setup)
-                    mhash = measure_hash(suite, tp, name, setup, batch_sizes)
-                    rec = None if force else read_json(path)
-                    if rec and rec.get("schema") == SCHEMA and rec.get("measure_hash") == mhash:
-                        outcome.records.append(rec)
-                        outcome.reused += 1
-                        continue
-                    if sample is None:
-                        sample = sample_texts(suite, tp.docs, tp.queries, tp.seed)
-                        if not sample.docs:
-                            _skip(outcome, "no tasks in the suite: real-text docs/s, queries/s and latency skipped, "
-                                           "synthetic lengths only")
-                    enc = encoder(name, device)
-                    flops, positions = FlopModel.from_config(_hf_config(enc)), max_positions(_hf_config(enc))
-                    n_parameters = sum(p.numel() for p in enc.model.parameters())
-                    runner = onnx_encoder(enc, tp.threads or torch.get_num_threads()) if backend == "onnx" else enc
-                    rec = measure(runner, flops, positions, sample, tp, setup, batch_sizes, n_parameters)
-                    rec.update({"suite": suite.name, "measure_hash": mhash, "created": now(),
-                                "settings": tp.model_dump(), "environment": environment()})
-                    write_json_atomic(path, rec)
-                    outcome.records.append(rec)
-                    outcome.measured += 1
+    for setup, names in _plan_setups(suite, tp, outcome).items():
+        todo: list[tuple[str, str, list[int]]] = []
+        for name in names:
+            batch_sizes = tp.batch_sizes or [suite.models[name].batch_size]
+            mhash = measure_hash(suite, tp, name, setup, batch_sizes)
+            rec = None if force else read_json(record_path(suite.results_dir, name, setup))
+            if rec and rec.get("schema") == SCHEMA and rec.get("measure_hash") == mhash:
+                outcome.records.append(rec)
+                outcome.reused += 1
+            else:
+                todo.append((name, mhash, batch_sizes))
+        if not todo:
+            continue
+        if sample is None:
+            sample = sample_texts(suite, tp.docs, tp.queries, tp.seed)
+            if not sample.docs:
+                _skip(outcome, "no tasks in the suite: real-text docs/s, queries/s and latency skipped, "
+                               "synthetic lengths only")
+        runs = []
+        for name, _, batch_sizes in todo:
+            enc = encoder(name, setup.device)
+            config = _hf_config(enc)
+            runner = onnx_encoder(enc, tp.threads or torch.get_num_threads()) if setup.backend == "onnx" else enc
+            runs.append(ModelRun(runner, FlopModel.from_config(config), max_positions(config), sample, tp, setup,
+                                 batch_sizes, sum(p.numel() for p in enc.model.parameters())))
+        for (name, mhash, _), rec in zip(todo, measure_setup(runs, setup)):
+            rec.update({"suite": suite.name, "measure_hash": mhash, "created": now(), "settings": tp.model_dump(),
+                        "environment": environment()})
+            write_json_atomic(record_path(suite.results_dir, name, setup), rec)
+            outcome.records.append(rec)
+            outcome.measured += 1
     if outcome.records:
         outcome.ratios = ratios(outcome.records, tp.teacher)
         write_json_atomic(suite.results_dir / "throughput" / "ratios.json", outcome.ratios)
@@ -499,12 +551,21 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
 # ------------------------------------------------------------------------------------------------ ratios
 
 
-def _rate_ratio(model: dict[str, Any] | None, teacher: dict[str, Any] | None) -> dict[str, float] | None:
-    """model/teacher for a rate Spread: median of each, and the conservative range over the trials."""
+def _rate_ratio(model: dict[str, Any] | None, teacher: dict[str, Any] | None, paired: bool) -> dict[str, Any] | None:
+    """model/teacher for a rate Spread: the ratio of medians, and a range over the trials.
+
+    Paired (both measured interleaved in one run): low/high are the extremes of the trial-by-trial ratios, each
+    taken under the same load. Unpaired: low = model min / teacher max, high = model max / teacher min.
+    """
     if not model or not teacher or not teacher["median"] or not teacher["min"]:
         return None
-    return {"median": round(model["median"] / teacher["median"], 3), "low": round(model["min"] / teacher["max"], 3),
-            "high": round(model["max"] / teacher["min"], 3)}
+    if paired and len(model["trials"]) == len(teacher["trials"]):
+        each = [m / t for m, t in zip(model["trials"], teacher["trials"])]
+        low, high = min(each), max(each)
+    else:
+        paired, low, high = False, model["min"] / teacher["max"], model["max"] / teacher["min"]
+    return {"median": round(model["median"] / teacher["median"], 3), "low": round(low, 3), "high": round(high, 3),
+            "paired": paired}
 
 
 def _latency_ratio(model: dict[str, Any] | None, teacher: dict[str, Any] | None, key: str) -> float | None:
@@ -533,14 +594,15 @@ def ratios(records: list[dict[str, Any]], teacher: str | None = None) -> dict[st
         if t is None or r is t:
             continue
         lat, tlat = r.get("latency_ms"), t.get("latency_ms")
+        paired = bool(r.get("run_id")) and r.get("run_id") == t.get("run_id")
         comparisons.append({
             "model": r["model"]["name"], "teacher": chosen, "device": r["device"], "device_name": r.get("device_name"),
             "backend": r["backend"], "dtype": r["dtype"], "batch_size": r["batch_size"],
             "teacher_batch_size": t["batch_size"],
             "params": round(t["n_parameters"] / r["n_parameters"], 3) if r.get("n_parameters") else None,
-            "docs_per_s": _rate_ratio(r.get("docs_per_s"), t.get("docs_per_s")),
-            "queries_per_s": _rate_ratio(r.get("queries_per_s"), t.get("queries_per_s")),
-            "doc_tokens_per_s": _rate_ratio(r.get("doc_tokens_per_s"), t.get("doc_tokens_per_s")),
+            "docs_per_s": _rate_ratio(r.get("docs_per_s"), t.get("docs_per_s"), paired),
+            "queries_per_s": _rate_ratio(r.get("queries_per_s"), t.get("queries_per_s"), paired),
+            "doc_tokens_per_s": _rate_ratio(r.get("doc_tokens_per_s"), t.get("doc_tokens_per_s"), paired),
             "latency_p50": _latency_ratio(lat, tlat, "p50"), "latency_p95": _latency_ratio(lat, tlat, "p95"),
         })
     return {"schema": RATIOS_SCHEMA, "teacher": chosen, "created": now(), "comparisons": comparisons}

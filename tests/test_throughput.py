@@ -120,10 +120,17 @@ def test_ratios_against_the_teacher(measured: tuple[Any, ThroughputOutcome]) -> 
             for n in ("teacher", "student"))
     assert c["model"] == "student" and c["params"] == pytest.approx(t["n_parameters"] / s["n_parameters"], rel=1e-3)
     assert c["params"] > 1  # the hidden-128 model is the larger one
+    # measured interleaved in one run, so the ratios pair trial by trial
+    assert s["run_id"] == t["run_id"] and s["interleaved_with"] == ["teacher"] and t["interleaved_with"] == ["student"]
     for key in ("docs_per_s", "queries_per_s", "doc_tokens_per_s"):
         r = c[key]
+        each = [a / b for a, b in zip(s[key]["trials"], t[key]["trials"])]
+        assert r["paired"] and r["low"] == pytest.approx(min(each), abs=2e-3)
+        assert r["high"] == pytest.approx(max(each), abs=2e-3)
         assert r["median"] == pytest.approx(s[key]["median"] / t[key]["median"], rel=1e-2)
-        assert r["low"] <= r["median"] <= r["high"]
+    unpaired = ratios([{**t, "run_id": "a"}, {**s, "run_id": "b"}])["comparisons"][0]["docs_per_s"]
+    assert not unpaired["paired"]
+    assert unpaired["low"] == pytest.approx(s["docs_per_s"]["min"] / t["docs_per_s"]["max"], abs=2e-3)
     assert c["latency_p50"] == pytest.approx(t["latency_ms"]["p50"] / s["latency_ms"]["p50"], rel=1e-2)
     rendered = throughput_table(outcome)
     assert len(rendered.renderables) == 2  # figures and speed-ups

@@ -30,6 +30,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cells = sum(len(suite.dims_for(c)) * len(suite.precisions) for c in suite.configs) * len(suite.tasks)
     out.print(f"{args.suite}: ok: suite '{suite.name}', {len(suite.models)} models, {len(suite.configs)} configs, "
               f"{len(suite.tasks)} retrieval tasks, {cells} grid cells -> {suite.results_dir}")
+    if suite.mteb is not None:  # resolves the names: a misspelt MTEB task or benchmark fails here, with mteb's hint
+        from leafbench.evaluate.mteb import resolve_tasks
+
+        out.print(f"  mteb: {len(resolve_tasks(suite.mteb.tasks, suite.mteb.benchmarks))} tasks")
     return 0
 
 
@@ -86,6 +90,20 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mteb_tasks(args: argparse.Namespace) -> int:
+    from leafbench.evaluate.mteb import task_rows
+
+    rows = task_rows(args.benchmark)
+    keys = ("name", "type", "main_score")
+    widths = {k: max(len(r[k]) for r in rows) for k in keys}
+    out.print(f"[bold]{args.benchmark or 'offline MTEB tasks'}[/bold] (use in a suite's mteb.tasks; any MTEB task "
+              f"or benchmark name works too):")
+    for row in rows:
+        cells = "  ".join(row[k].ljust(widths[k]) for k in keys)
+        out.print(f"  {cells}  {row['description']}", overflow="ellipsis", no_wrap=True, highlight=False)
+    return 0
+
+
 def _add_suite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", help="suite YAML file, e.g. suites/quickstart.yaml")
     p.add_argument("--output", help="results root folder (overrides the suite's 'output')")
@@ -116,6 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list packaged offline models and tasks")
     p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("mteb-tasks", help="list leafbench's offline MTEB tasks, or the tasks of an MTEB benchmark")
+    p.add_argument("--benchmark", help='an MTEB benchmark name, e.g. "MTEB(eng, v2)"')
+    p.set_defaults(func=cmd_mteb_tasks)
 
     p = sub.add_parser("throughput", help="measure docs/s, queries/s and batch-1 latency of a suite's models")
     _add_suite_args(p)

@@ -122,6 +122,7 @@ class MtebSpec(_Strict):
     tasks: list[MtebTaskSpec] = Field(default_factory=list)  # each a name, or {name: ..., max_docs: ...}
     benchmarks: list[str] = Field(default_factory=list)
     symmetric_side: Literal["query", "document"] = "query"
+    configs: list[str] | None = None  # the suite's configs to run (default: all)
     dims: list[Dim] | None = None
     precisions: list[Precision] | None = None
 
@@ -237,6 +238,13 @@ class Suite(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"tasks: duplicate task name(s) {', '.join(dupes)}; give each a distinct 'name:'")
+        return self
+
+    @model_validator(mode="after")
+    def _mteb_configs(self) -> "Suite":
+        for ref in (self.mteb.configs or []) if self.mteb is not None else []:
+            if ref not in self.configs:
+                raise ValueError(f"mteb.configs: unknown config '{ref}' (configs: {', '.join(self.configs)})")
         return self
 
     @model_validator(mode="after")

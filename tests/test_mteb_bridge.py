@@ -130,7 +130,7 @@ def test_int8_is_calibrated_on_documents_when_the_task_has_them(grid_run: dict[s
     task = BBCNewsTitleRetrieval(max_docs=60, max_queries=20)
     task.load_data()
     calls = grid._discover(task)
-    routing = Routing(Route("b", "query"), Route("a", "document"), "query")
+    routing = Routing(Route("b", "query"), Route("a", "document"), Route("b", "query"))
     calibration, sources = grid._calibrator(calls, routing)
     assert sources == {"default": "document side"}
     docs = [t for c in calls if c.prompt_type == "document" for t in c.texts]
@@ -153,22 +153,33 @@ def test_leaderboard_rows_per_config_dim_precision(grid_run: dict[str, Any]) -> 
 
 
 def test_float32_full_dim_equals_plain_mteb(tmp_path: Path, tiny_model: Path, tiny_model_b: Path) -> None:
-    """leafbench's path (store, routing, transforms) scores exactly what mteb scores for the SentenceTransformer."""
+    """leafbench's path (store, routing, transforms) scores exactly what mteb scores for the SentenceTransformer.
+
+    Model `b` carries a query prompt of its own, as retrieval models do: mteb uses it for retrieval queries and no
+    prompt for STS, and so must the bridge.
+    """
     import mteb
     from sentence_transformers import SentenceTransformer
     from threadpoolctl import threadpool_limits
 
-    def tasks() -> list[Any]:
-        return [BBCNewsTopicClassification(max_docs=60), BBCNewsTopicClustering(max_docs=60),
-                BBCNewsTitleRetrieval(max_docs=60, max_queries=20), SmallLee()]
+    prompted = SentenceTransformer(str(tiny_model_b), device="cpu")
+    prompted.prompts = {"query": "query: ", "document": ""}
+    prompted.save(str(tmp_path / "prompted"))
 
-    suite = make_suite(tmp_path, tiny_model, tiny_model_b, configs={"a": CONFIGS["a"]}, dims=["full"],
-                       precisions=["float32"])
+    def tasks(all_types: bool = True) -> list[Any]:
+        more = [BBCNewsTopicClassification(max_docs=60), BBCNewsTopicClustering(max_docs=60)] if all_types else []
+        return [*more, BBCNewsTitleRetrieval(max_docs=60, max_queries=20), SmallLee()]
+
+    suite = make_suite(tmp_path, tiny_model, tmp_path / "prompted", configs={"a": CONFIGS["a"], "b": CONFIGS["b"]},
+                       dims=["full"], precisions=["float32"])
     _, records = run_grid(suite, tasks())
-    ours = {r["task"]: r["main_score"] for r in records}
-    model = SentenceTransformer(str(tiny_model), device="cpu")
-    for task in tasks():
-        with threadpool_limits(1):  # as the bridge scores (sklearn spin-waits on a busy CPU); same results
-            plain = mteb.evaluate(model, task, cache=None, co2_tracker=False, show_progress_bar=False)
-        assert ours[task.metadata.name] == pytest.approx(plain.task_results[0].get_score(), abs=1e-5), \
-            task.metadata.name
+    ours = {(r["config"], r["task"]): r["main_score"] for r in records}
+    sts_b = next(r for r in records if r["config"] == "b" and r["task"] == "LeeDocumentSimilaritySTS")
+    assert sts_b["symmetric_model"] == {"name": "b", "role": "document", "prompt": ""}
+    for config, path, all_types in (("a", tiny_model, True), ("b", tmp_path / "prompted", False)):
+        model = SentenceTransformer(str(path), device="cpu")
+        for task in tasks(all_types):
+            with threadpool_limits(1):  # as the bridge scores (sklearn spin-waits on a busy CPU); same results
+                plain = mteb.evaluate(model, task, cache=None, co2_tracker=False, show_progress_bar=False)
+            assert ours[(config, task.metadata.name)] == pytest.approx(plain.task_results[0].get_score(), abs=1e-5), \
+                (config, task.metadata.name)

@@ -135,3 +135,30 @@ def test_aggregates_follow_mtebs_definitions() -> None:
     assert row["Mean (TaskType)"] == pytest.approx(0.6)  # mean of type means, not of tasks
     assert row["n_tasks"] == 3
     assert aggregate({})["Mean (Task)"] is None
+
+
+def test_identity_names_the_variant_as_mteb_experiments() -> None:
+    from leafbench.evaluate.mteb import mteb_identity
+
+    plain = {"id": "sentence-transformers/all-MiniLM-L6-v2", "fingerprint": "fp1", "dtype": "fp32"}
+    assert mteb_identity("s", "standard", plain, plain, 384, 384, "float32") == (
+        "sentence-transformers/all-MiniLM-L6-v2", "fp1", {})
+    prompted = {**plain, "max_seq_length": 128, "prompts": {"query": "query: ", "document": "passage: "}}
+    name, _, kwargs = mteb_identity("s", "standard", prompted, prompted, 64, 384, "int8-affine", "document")
+    assert kwargs == {"max_seq_length": 128, "symmetric_side": "document", "embed_dim": 64,
+                      "output_dtypes": "int8", "int8_scheme": "affine"}
+    teacher = {"id": "/models/teacher", "fingerprint": "fp2", "dtype": "bf16"}
+    name, revision, kwargs = mteb_identity("leaf", "asymmetric", plain, teacher, 384, 384, "binary")
+    assert (name, kwargs) == ("leafbench/leaf", {"document_dtype": "bf16", "symmetric_side": "query",
+                                                 "output_dtypes": "binary"})
+    assert revision != mteb_identity("leaf", "asymmetric", plain, {**teacher, "fingerprint": "fp3"}, 384, 384,
+                                     "binary")[1]
+
+
+def test_tasks_without_prompt_types_are_embedded_without_a_prompt_where_a_role_has_none() -> None:
+    from leafbench.evaluate.mteb import symmetric_role
+
+    assert symmetric_role({"query": "", "document": ""}, "query") == "query"
+    assert symmetric_role({"query": "Represent this sentence: ", "document": ""}, "query") == "document"
+    assert symmetric_role({"query": "", "document": "passage: "}, "document") == "query"
+    assert symmetric_role({"query": "query: ", "document": "passage: "}, "query") == "query"

@@ -49,7 +49,7 @@ VARIANTS = {
                    "0..255 - 128); raw codes as vectors, dot product",
     "binary": "binary: sign bits as 0/1 vectors; euclidean similarity (= ranking by -hamming)",
 }
-_SIMILARITY = {"float32": "cosine", "int8": "dot", "int8-affine": "dot", "binary": "euclidean"}
+SIMILARITY = {"float32": "cosine", "int8": "dot", "int8-affine": "dot", "binary": "euclidean"}
 
 
 # ------------------------------------------------------------------------------------------------ task lookup
@@ -82,11 +82,7 @@ def resolve_tasks(specs: list[MtebTaskSpec], benchmarks: list[str]) -> list[Any]
                                 f"{', '.join(sorted(OFFLINE_TASKS))})") from None
         tasks.setdefault(task.metadata.name, task)
     for i, name in enumerate(benchmarks):
-        try:
-            bench = mteb.get_benchmark(name)
-        except KeyError as e:
-            raise UserError(f"mteb.benchmarks[{i}]: unknown MTEB benchmark: {e.args[0] if e.args else e}") from None
-        for task in bench.tasks:
+        for task in get_benchmark(name, f"mteb.benchmarks[{i}]").tasks:
             tasks.setdefault(task.metadata.name, task)
     for name, task in tasks.items():
         if task.metadata.modalities != ["text"]:
@@ -96,6 +92,28 @@ def resolve_tasks(specs: list[MtebTaskSpec], benchmarks: list[str]) -> list[Any]
             raise UserError(f"mteb: '{name}' is an aggregate of tasks; list its tasks instead: "
                             f"{', '.join(t.metadata.name for t in task.metadata.tasks)}")
     return list(tasks.values())
+
+
+def get_benchmark(name: str, field: str) -> Any:
+    """mteb's benchmark of that name; an unknown name is a UserError with mteb's close match, labelled `field`."""
+    import mteb
+
+    try:
+        return mteb.get_benchmark(name)
+    except KeyError as e:
+        raise UserError(f"{field}: unknown MTEB benchmark: {e.args[0] if e.args else e}") from None
+
+
+def task_rows(benchmark: str | None = None) -> list[dict[str, str]]:
+    """Name, type, main score and description of leafbench's offline MTEB tasks, or of an MTEB benchmark's tasks."""
+    if benchmark is None:
+        from leafbench.datasets.mteb_tasks import OFFLINE_TASKS
+
+        metas = [cls.metadata for _, cls in sorted(OFFLINE_TASKS.items())]
+    else:
+        metas = [t.metadata for t in get_benchmark(benchmark, "--benchmark").tasks]
+    return [{"name": m.name, "type": m.type, "main_score": m.main_score,
+             "description": m.description.split(". ")[0].rstrip(".")} for m in metas]
 
 
 def load_task_data(task: Any) -> None:
@@ -150,7 +168,7 @@ class _Similarity:
 
         self._matrix, self._pairwise = {
             "cosine": (sf.cos_sim, sf.pairwise_cos_sim), "dot": (sf.dot_score, sf.pairwise_dot_score),
-            "euclidean": (sf.euclidean_sim, sf.pairwise_euclidean_sim)}[_SIMILARITY[precision]]
+            "euclidean": (sf.euclidean_sim, sf.pairwise_euclidean_sim)}[SIMILARITY[precision]]
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
         return self._matrix(embeddings1, embeddings2)
@@ -183,20 +201,31 @@ class Route:
     role: Role
 
 
+def symmetric_role(prompts: dict[str, str], side: Role) -> Role:
+    """The role that embeds texts of tasks without a prompt type (STS, classification, ...) on a side's model.
+
+    mteb embeds those texts without a prompt (a SentenceTransformer's query/document prompts are for retrieval), so
+    the role whose prompt is empty serves them, the side's own role first; only when both roles carry a prompt does
+    the side's own role (and prompt) serve. For models without prompts this is simply the side's role.
+    """
+    other: Role = "document" if side == "query" else "query"
+    return other if prompts.get(side) and not prompts.get(other) else side
+
+
 @dataclass(frozen=True)
 class Routing:
-    """Which (model, role) embeds each prompt type; `symmetric_side` serves tasks that pass none."""
+    """Which (model, role) embeds each prompt type; `symmetric` serves tasks that pass none (see symmetric_role)."""
 
     query: Route
     document: Route
-    symmetric_side: str
+    symmetric: Route
 
     def route(self, prompt_type: str | None) -> Route:
         if prompt_type == "query":
             return self.query
         if prompt_type == "document":
             return self.document
-        return self.query if self.symmetric_side == "query" else self.document
+        return self.symmetric
 
 
 CalibrationFn = Callable[[str, int, str], Int8Calibration]  # (hf_subset, dim, scheme) -> calibration
@@ -278,6 +307,10 @@ class MtebGrid:
         self.reused = 0
 
     @property
+    def configs(self) -> list[str]:
+        return list(self.spec.configs or self.suite.configs)
+
+    @property
     def precisions(self) -> list[str]:
         return list(self.spec.precisions or self.suite.precisions)
 
@@ -297,8 +330,11 @@ class MtebGrid:
 
     def routing(self, config: str) -> Routing:
         cfg = self.suite.configs[config]
-        return Routing(Route(cfg.query_model, "query"), Route(cfg.document_model, "document"),
-                       self.spec.symmetric_side)
+        side: Role = self.spec.symmetric_side  # type: ignore[assignment]
+        model = cfg.query_model if side == "query" else cfg.document_model
+        enc = self.service.encoder(model)
+        role = symmetric_role({"query": enc.prompt("query"), "document": enc.prompt("document")}, side)
+        return Routing(Route(cfg.query_model, "query"), Route(cfg.document_model, "document"), Route(model, role))
 
     # -------------------------------------------------------------------------------- bookkeeping
 
@@ -339,7 +375,7 @@ class MtebGrid:
         """Yield every cell record of the task (reused or computed), loading data and models only when needed."""
         name = task.metadata.name
         pending = []
-        for config in self.suite.configs:
+        for config in self.configs:
             finished = self._finished(task, config)
             if finished is None:
                 pending.append(config)
@@ -449,7 +485,7 @@ class MtebGrid:
                   calibration: CalibrationFn, sources: dict[str, str]) -> dict[str, Any]:
         from leafbench.evaluate.mteb_results import write_task_result
 
-        meta = self.model_meta(config, routing, full_dim, dim, precision)
+        meta = self.model_meta(config, full_dim, dim, precision)
         encoder = LeafbenchEncoder(self.service, routing, meta, full_dim, dim, precision,
                                    calibration if precision.startswith("int8") else None)
         t0 = time.perf_counter()
@@ -465,7 +501,9 @@ class MtebGrid:
             "precision": precision,
             "variant": VARIANTS[precision].format(source=source),
             "calibration": source if precision.startswith("int8") else None,
-            "symmetric_side": self.spec.symmetric_side, "symmetric_model": {"name": sym.model, "role": sym.role},
+            "symmetric_side": self.spec.symmetric_side,
+            "symmetric_model": {"name": sym.model, "role": sym.role,
+                                "prompt": self.service.encoder(sym.model).prompt(sym.role)},
             "main_score_name": task.metadata.main_score, "main_score": round(float(result.get_score()), 6),
             "mteb_file": str(path.relative_to(self.root)), "model_name": meta.name, "revision": meta.revision,
             "experiment": meta.experiment_name, "experiment_kwargs": meta.experiment_kwargs,
@@ -481,46 +519,19 @@ class MtebGrid:
 
     # -------------------------------------------------------------------------------- naming
 
-    def model_meta(self, config: str, routing: Routing, full_dim: int, dim: int, precision: str) -> Any:
-        """MTEB identity of a cell: a name, a weights revision and the variant as experiment_kwargs.
-
-        Standard configs are named by their model id (a local folder becomes `local/<folder>`), asymmetric ones
-        `leafbench/<config>`. The revision is the weights fingerprint (packaged copies carry no hub commit). Anything
-        that makes the run differ from the model as published is an experiment kwarg: dim, precision, the suite's
-        max_seq_length/dtype/prompt overrides, and the symmetric side when the two sides embed differently.
-        """
+    def model_meta(self, config: str, full_dim: int, dim: int, precision: str) -> Any:
+        """The cell's mteb ModelMeta: `mteb_identity` of the config's models, plus sizes from the loaded encoders."""
         from leafbench.evaluate.mteb_results import build_model_meta
 
         cfg = self.suite.configs[config]
-        q_enc, d_enc = self.service.encoder(cfg.query_model), self.service.encoder(cfg.document_model)
-        kwargs: dict[str, Any] = {}
-        sides = (("", cfg.query_model),) if cfg.mode == "standard" else \
-            (("query_", cfg.query_model), ("document_", cfg.document_model))
-        for prefix, model in sides:
-            spec = self.suite.models[model]
-            for key, value in (("max_seq_length", spec.max_seq_length), ("query_prompt", spec.query_prompt),
-                               ("document_prompt", spec.document_prompt)):
-                if value is not None:
-                    kwargs[prefix + key] = value
-            if spec.dtype != "fp32":
-                kwargs[prefix + "dtype"] = spec.dtype
-        if (cfg.query_model, q_enc.prompt("query")) != (cfg.document_model, d_enc.prompt("document")):
-            kwargs["symmetric_side"] = routing.symmetric_side
-        if dim != full_dim:
-            kwargs["embed_dim"] = dim
-        if precision != "float32":
-            kwargs["output_dtypes"] = "binary" if precision == "binary" else "int8"
-            if precision.startswith("int8"):
-                kwargs["int8_scheme"] = "affine" if precision == "int8-affine" else "symmetric"
-        if cfg.mode == "standard":
-            name, revision, adapted = _mteb_name(self.suite.models[cfg.query_model].id), q_enc.fingerprint, None
-        else:
-            name = f"leafbench/{config}"
-            revision = spec_hash([q_enc.fingerprint, d_enc.fingerprint])
-            adapted = _mteb_name(self.suite.models[cfg.document_model].id)
+        q_enc = self.service.encoder(cfg.query_model)
+        name, revision, kwargs = mteb_identity(config, cfg.mode, self._model_record(cfg.query_model),
+                                               self._model_record(cfg.document_model), dim, full_dim, precision,
+                                               self.spec.symmetric_side)
+        adapted = mteb_name(self.suite.models[cfg.document_model].id) if cfg.mode == "asymmetric" else None
         n_params = sum(p.numel() for p in q_enc.model.parameters())
         return build_model_meta(name, revision, embed_dim=dim, max_tokens=q_enc.model.max_seq_length,
-                                n_parameters=int(n_params), similarity=_SIMILARITY[precision],
+                                n_parameters=int(n_params), similarity=SIMILARITY[precision],
                                 experiment_kwargs=kwargs or None,
                                 output_dtype=kwargs.get("output_dtypes"), adapted_from=adapted)
 
@@ -534,11 +545,52 @@ class MtebGrid:
         return path
 
 
-def _mteb_name(model_id: str) -> str:
+def mteb_name(model_id: str) -> str:
     """An `org/name` for mteb: a hub id as is, a local folder as `local/<folder name>`."""
     if "/" in model_id and not Path(model_id).exists() and not model_id.startswith((".", "~")):
         return model_id
     return f"local/{Path(model_id).expanduser().resolve().name}"
+
+
+def mteb_identity(config: str, mode: str, query_model: dict[str, Any], document_model: dict[str, Any], dim: int,
+                  full_dim: int, precision: str, symmetric_side: str = "query") -> tuple[str, str, dict[str, Any]]:
+    """(model name, revision, experiment_kwargs) under which a config's cell is filed in MTEB's layout.
+
+    `query_model`/`document_model` are model records as cells store them: the suite's ModelSpec fields plus
+    `fingerprint` and, when known, the resolved `prompts` ({"query": ..., "document": ...}, the model's own prompts
+    where the suite sets none). Standard configs are named by their model id (a local folder becomes
+    `local/<folder>`), asymmetric ones `leafbench/<config>`. The revision is the weights fingerprint (packaged
+    copies carry no hub commit). Whatever makes the run differ from the model as published is an experiment kwarg:
+    dim, precision, the suite's max_seq_length/dtype/prompt overrides, and the symmetric side whenever the two
+    sides embed differently (another model or another prompt).
+    """
+    kwargs: dict[str, Any] = {}
+    sides = (("", query_model),) if mode == "standard" else (("query_", query_model), ("document_", document_model))
+    for prefix, model in sides:
+        for key in ("max_seq_length", "query_prompt", "document_prompt"):
+            if model.get(key) is not None:
+                kwargs[prefix + key] = model[key]
+        if model.get("dtype", "fp32") != "fp32":
+            kwargs[prefix + "dtype"] = model["dtype"]
+
+    def symmetric_prompt(model: dict[str, Any], side: Role) -> str:
+        prompts = {r: (model.get("prompts") or {}).get(r, model.get(f"{r}_prompt") or "") for r in ("query", "document")}
+        return prompts[symmetric_role(prompts, side)]
+
+    if mode == "asymmetric" or symmetric_prompt(query_model, "query") != symmetric_prompt(document_model, "document"):
+        kwargs["symmetric_side"] = symmetric_side  # the side changes what embeds tasks without prompt types
+    if dim != full_dim:
+        kwargs["embed_dim"] = dim
+    if precision != "float32":
+        kwargs["output_dtypes"] = "binary" if precision == "binary" else "int8"
+        if precision.startswith("int8"):
+            kwargs["int8_scheme"] = "affine" if precision == "int8-affine" else "symmetric"
+    if mode == "standard":
+        return mteb_name(query_model["id"]), query_model.get("fingerprint") or "no_revision_available", kwargs
+    return f"leafbench/{config}", spec_hash([query_model.get("fingerprint"), document_model.get("fingerprint")]), kwargs
+
+
+_SIMILARITY, _mteb_name = SIMILARITY, mteb_name  # old private names, still imported by leafbench.report.export
 
 
 def leaderboard(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -254,28 +254,43 @@ class ModelRun:
         with self._settings(batch_size, max_seq_length):
             self.enc.encode(texts, role)
 
+    def _batch_unit(self, texts: list[str], role: Role, batch_size: int, max_seq_length: int | None = None) -> Unit:
+        """Full passes over `texts`, after a warm-up pass over the first `warmup` batches."""
+        warm = texts[:self.tp.warmup * batch_size]
+
+        def warmup() -> None:
+            if warm:
+                self._encode(warm, role, batch_size, max_seq_length)
+
+        def trial(_: int) -> float:
+            return _timed(lambda: self._encode(texts, role, batch_size, max_seq_length))
+
+        return Unit(self.tp.trials, warmup, trial)
+
+    def _latency_unit(self, queries: list[str]) -> Unit:
+        """One query per call, cycling through the sample; each call is one trial."""
+
+        def warmup() -> None:
+            for q in queries[:max(1, self.tp.warmup)]:
+                self._encode([q], "query", 1)
+
+        def trial(i: int) -> float:
+            return _timed(lambda: self._encode([queries[i % len(queries)]], "query", 1))
+
+        return Unit(self.tp.latency_queries, warmup, trial)
+
     def _plan(self) -> dict[tuple[Any, ...], Unit]:
-        tp, units = self.tp, {}
+        units: dict[tuple[Any, ...], Unit] = {}
         if self.sample.docs:
             for role, texts in self.texts.items():
                 for b in self.batch_sizes:
-                    warm = texts[:tp.warmup * b]
-                    units[(role, b)] = Unit(tp.trials, lambda t=texts, r=role, b=b, w=warm: w and self._encode(w, r, b),
-                                            lambda _, t=texts, r=role, b=b: _timed(lambda: self._encode(t, r, b)))
-        queries = self.sample.queries
-        if tp.latency_queries and queries:
-            units[("latency",)] = Unit(
-                tp.latency_queries, lambda: [self._encode([q], "query", 1) for q in queries[:max(1, tp.warmup)]],
-                lambda i: _timed(lambda: self._encode([queries[i % len(queries)]], "query", 1)))
-        b = self.batch_sizes[0]
-        for n in tp.synthetic_lengths:
-            if self.positions is not None and n > self.positions:
-                continue
-            texts = synthetic_texts(self.enc, tp.synthetic_texts, n, tp.seed)
-            warm = texts[:tp.warmup * b]
-            units[("synthetic", n)] = Unit(tp.trials, lambda w=warm, n=n, b=b: w and self._encode(w, "document", b, n),
-                                           lambda _, t=texts, n=n, b=b: _timed(lambda: self._encode(t, "document", b,
-                                                                                                     n)))
+                    units[(role, b)] = self._batch_unit(texts, role, b)
+        if self.tp.latency_queries and self.sample.queries:
+            units[("latency",)] = self._latency_unit(self.sample.queries)
+        for n in self.tp.synthetic_lengths:  # exactly n tokens: max_seq_length n on texts longer than n
+            if self.positions is None or n <= self.positions:
+                texts = synthetic_texts(self.enc, self.tp.synthetic_texts, n, self.tp.seed)
+                units[("synthetic", n)] = self._batch_unit(texts, "document", self.batch_sizes[0], n)
         return units
 
     def _rates(self, key: tuple[Any, ...], texts: int, tokens: float, flops: float | None,

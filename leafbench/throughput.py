@@ -495,12 +495,17 @@ def _plan_setups(suite: Suite, tp: ThroughputSpec, outcome: ThroughputOutcome) -
     onnx_reason = onnx_unavailable() if "onnx" in tp.backends else None
     if onnx_reason:
         _skip(outcome, f"backend onnx skipped: {onnx_reason}")
+    names = tp.models or list(suite.models)
+    for name in [n for n in names if suite.distill and n in suite.distill.output_names()]:
+        if not Path(suite.models[name].id).exists():
+            _skip(outcome, f"model {name} skipped: the distill stage has not produced it yet (leafbench distill)")
+            names = [n for n in names if n != name]
     plans: dict[Setup, list[str]] = {}
     for device in _devices(suite, tp, outcome):
         for backend in tp.backends:
             if backend == "onnx" and onnx_reason:
                 continue
-            for name in tp.models or list(suite.models):
+            for name in names:
                 for dtype in tp.dtypes or [suite.models[name].dtype]:
                     if backend == "onnx" and dtype != "fp32":
                         _skip(outcome, f"{name} onnx {dtype} skipped: the ONNX backend runs fp32 only")

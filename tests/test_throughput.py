@@ -228,4 +228,12 @@ def test_cli_throughput_and_run_stage(models: dict[str, Path], small_beir: Path,
     assert sorted(p.name for p in folder.glob("*.json")) == ["ratios.json", "student-torch-fp32-cpu.json",
                                                            "teacher-torch-fp32-cpu.json"]
     assert main(["throughput", str(suite)]) == 0  # reuses the run's records
+    # the report reads these records beside the quality results (its throughput table and quality-vs-speed figure)
+    from leafbench.report.data import load_results
+    from leafbench.report.throughput import throughput_rows
+
+    (row,) = throughput_rows(load_results([tmp_path / "out" / "tp"]))
+    student = json.loads((folder / "student-torch-fp32-cpu.json").read_text())
+    assert row.config == "student" and row.params == student["n_parameters"]
+    assert row.docs_per_s == student["docs_per_s"]["median"] and row.latency_p50_ms == student["latency_ms"]["p50"]
     assert main(["throughput", str(tmp_path / "missing.yaml")]) == 2

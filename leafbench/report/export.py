@@ -124,9 +124,7 @@ class _Identities:
     """MTEB identity (name, revision, experiment kwargs, params) of each config variant, as the MTEB stage names it.
 
     When the run had an MTEB stage, its records say exactly how it named each (config, dim, precision); otherwise
-    the same rule (MtebGrid.model_meta) is applied to the retrieval record: standard configs by their model id,
-    asymmetric ones `leafbench/<config>`, revision = weights fingerprint, and everything that differs from the
-    published model (suite overrides, dim, precision) as experiment kwargs.
+    the stage's own rule (`leafbench.evaluate.mteb.mteb_identity`) is applied to the retrieval record.
     """
 
     def __init__(self, rs: ResultSet, mteb_cells: list[dict[str, Any]]):
@@ -150,7 +148,7 @@ class _Identities:
         return self.params.get(fp)
 
     def meta(self, rec: dict[str, Any]) -> Any:
-        from leafbench.evaluate.mteb import _SIMILARITY, _mteb_name
+        from leafbench.evaluate.mteb import SIMILARITY, mteb_identity, mteb_name
         from leafbench.evaluate.mteb_results import build_model_meta
 
         q, d, dim, precision = rec["query_model"], rec["document_model"], int(rec["dim"]), rec["precision"]
@@ -158,35 +156,14 @@ class _Identities:
         if stage is not None:
             name, revision, kwargs = stage["model_name"], stage["revision"], stage.get("experiment_kwargs")
         else:
-            name, revision, kwargs = self._derive(rec, _mteb_name)
-        adapted = _mteb_name(d["id"]) if rec.get("mode") == "asymmetric" else None
+            side = ((rec.get("suite_resolved") or {}).get("mteb") or {}).get("symmetric_side", "query")
+            name, revision, kwargs = mteb_identity(rec["config"], rec.get("mode", "standard"), q, d, dim,
+                                                   int(rec.get("full_dim") or dim), precision, side)
+        adapted = mteb_name(d["id"]) if rec.get("mode") == "asymmetric" else None
         return build_model_meta(name, revision, embed_dim=dim, max_tokens=_max_seq_length(q),
-                                n_parameters=self.n_parameters(q), similarity=_SIMILARITY[precision],
+                                n_parameters=self.n_parameters(q), similarity=SIMILARITY[precision],
                                 experiment_kwargs=kwargs or None, output_dtype=(kwargs or {}).get("output_dtypes"),
                                 adapted_from=adapted)
-
-    @staticmethod
-    def _derive(rec: dict[str, Any], mteb_name: Any) -> tuple[str, str, dict[str, Any]]:
-        q, d, dim, precision = rec["query_model"], rec["document_model"], int(rec["dim"]), rec["precision"]
-        asym = rec.get("mode") == "asymmetric"
-        kwargs: dict[str, Any] = {}
-        for prefix, model in ((("query_", q), ("document_", d)) if asym else (("", q),)):
-            for key in ("max_seq_length", "query_prompt", "document_prompt"):
-                if model.get(key) is not None:
-                    kwargs[prefix + key] = model[key]
-            if model.get("dtype", "fp32") != "fp32":
-                kwargs[prefix + "dtype"] = model["dtype"]
-        if asym or (q.get("query_prompt") or "") != (q.get("document_prompt") or ""):
-            kwargs["symmetric_side"] = "query"  # the MTEB stage's default side for tasks without roles
-        if dim != int(rec.get("full_dim") or dim):
-            kwargs["embed_dim"] = dim
-        if precision != "float32":
-            kwargs["output_dtypes"] = "binary" if precision == "binary" else "int8"
-            if precision.startswith("int8"):
-                kwargs["int8_scheme"] = "affine" if precision == "int8-affine" else "symmetric"
-        if asym:
-            return f"leafbench/{rec['config']}", spec_hash([q.get("fingerprint"), d.get("fingerprint")]), kwargs
-        return mteb_name(q["id"]), q.get("fingerprint") or "no_revision_available", kwargs
 
 
 def _task_result(rec: dict[str, Any], task: MtebTask) -> Any:

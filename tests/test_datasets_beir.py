@@ -94,6 +94,14 @@ def test_malformed_json_line(folder: Path):
     assert "corpus.jsonl:5" in message and "JSON" in message
 
 
+@pytest.mark.parametrize("rel", ["queries.jsonl", "qrels/test.tsv"])
+def test_not_utf8(folder: Path, rel: str):
+    with open(folder / rel, "ab") as f:
+        f.write(b"q1\td\xe91\t1\n" if rel.endswith("tsv") else b'{"_id": "q\xe9", "text": "x"}\n')
+    message = _error(folder)
+    assert f"{rel.split('/')[-1]}:{5 if rel.endswith('tsv') else 4}" in message and "UTF-8" in message
+
+
 def test_missing_id(folder: Path):
     _write(folder, queries=QUERIES + [{"text": "no id"}])
     message = _error(folder)
@@ -119,6 +127,14 @@ def test_qrels_query_without_text(folder: Path):
     _write(folder, qrels=QRELS + "q9\td1\t1\n")
     message = _error(folder)
     assert "test.tsv:5" in message and "'q9'" in message and "queries.jsonl" in message
+
+
+@pytest.mark.parametrize("rel, content, expected", [("corpus.jsonl", "\n", "no documents"),
+                                                    ("qrels/test.tsv", "query-id\tcorpus-id\tscore\n", "no judgments")])
+def test_empty_files(folder: Path, rel: str, content: str, expected: str):
+    (folder / rel).write_text(content, encoding="utf-8")
+    message = _error(folder)
+    assert rel.split("/")[-1] in message and expected in message
 
 
 def test_lenient_keeps_dangling_judgments_and_drops_textless_queries(folder: Path):

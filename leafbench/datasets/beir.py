@@ -75,18 +75,24 @@ def load_beir_folder(path: Path, split: str = "test", strict: bool | None = None
     corpus = _read_corpus(corpus_file)
     all_queries = _read_queries(queries_file)
     qrels, lines = _read_qrels(qrels_file)
+    if not corpus:
+        raise UserError(f"{corpus_file}: no documents; expected one JSON object per line with _id, title and text")
+    if not qrels:
+        raise UserError(f"{qrels_file}: no judgments; expected lines `query-id<TAB>corpus-id<TAB>score` after the "
+                        f"header")
 
     dangling = [(qid, did) for qid, docs in qrels.items() for did in docs if did not in corpus]
     textless = [qid for qid in qrels if qid not in all_queries]
     if strict and dangling:
-        qid, did = dangling[0]
+        qid, did = min(dangling, key=lines.__getitem__)
         raise UserError(f"{qrels_file}:{lines[(qid, did)]}: corpus-id {did!r} is not an _id in {corpus_file.name} "
-                        f"({len(dangling)} such judgment(s)); fix the folder or load with strict=False")
+                        f"({len(dangling)} such judgment(s)); fix the folder, or load it with strict=False to score "
+                        f"them as misses, as BEIR does")
     if strict and textless:
-        qid = textless[0]
-        did = next(iter(qrels[qid]))
+        qid, did = min(((q, d) for q in textless for d in qrels[q]), key=lines.__getitem__)
         raise UserError(f"{qrels_file}:{lines[(qid, did)]}: query-id {qid!r} has no text in {queries_file.name} "
-                        f"({len(textless)} such query id(s)); fix the folder or load with strict=False")
+                        f"({len(textless)} such query id(s)); fix the folder, or load it with strict=False to drop "
+                        f"those queries")
     for qid in textless:
         del qrels[qid]
     queries = {qid: all_queries[qid] for qid in qrels}
@@ -105,14 +111,20 @@ def _required(folder: Path, rel: str, split: str) -> Path:
 
 
 def _jsonl(file: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-blank line, streamed so a multi-GB corpus never sits in memory as text."""
-    with open(file, encoding="utf-8") as f:
+    """(line number, object) for each non-blank line, streamed so a multi-GB corpus never sits in memory as text.
+
+    Lines are read as bytes and handed to json.loads (which decodes UTF-8 itself): faster than a text stream, and a
+    bad byte is reported on its own line rather than somewhere in an 8 KB decoding chunk.
+    """
+    with open(file, "rb") as f:
         for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
             try:
                 obj = json.loads(line)
+            except UnicodeDecodeError as e:
+                raise UserError(f"{file}:{lineno}: not UTF-8 ({e.reason}); expected UTF-8 JSON lines") from None
             except json.JSONDecodeError as e:
+                if not line.strip():  # checked only on failure: stripping every long line costs a copy
+                    continue
                 raise UserError(f"{file}:{lineno}: not a JSON line ({e.msg}); expected one JSON object per "
                                 f"line") from None
             if not isinstance(obj, dict) or obj.get("_id") is None:
@@ -139,8 +151,12 @@ def _read_qrels(file: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[str, 
     """
     qrels: dict[str, dict[str, int]] = {}
     lines: dict[tuple[str, str], int] = {}
-    with open(file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(file, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise UserError(f"{file}:{lineno}: not UTF-8 ({e.reason}); expected UTF-8 text") from None
             if not line.strip():
                 continue
             cols = line.rstrip("\r\n").split("\t")

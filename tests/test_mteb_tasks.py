@@ -162,3 +162,16 @@ def test_tasks_without_prompt_types_are_embedded_without_a_prompt_where_a_role_h
     assert symmetric_role({"query": "Represent this sentence: ", "document": ""}, "query") == "document"
     assert symmetric_role({"query": "", "document": "passage: "}, "document") == "query"
     assert symmetric_role({"query": "query: ", "document": "passage: "}, "query") == "query"
+
+
+def test_cli_lists_offline_tasks_and_rejects_unknown_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    from leafbench.cli import main
+
+    assert main(["mteb-tasks"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("BBCNewsTopicClassification", "BBCNewsTopicClustering", "LeeDocumentSimilaritySTS",
+                 "BBCNewsTitleRetrieval", "WikiSectionsRetrieval"):
+        assert name in listed
+    assert main(["mteb-tasks", "--benchmark", "MTEB(eng,v2)"]) == 2
+    assert "--benchmark: unknown MTEB benchmark: 'MTEB(eng,v2)' not found. Did you mean: MTEB(eng, v2)?" in \
+        capsys.readouterr().err.replace("\n", "")

@@ -6,7 +6,8 @@ How a task's grid is run:
    (per split, subset and prompt type) and answers with cheap 8-d placeholders. What a task encodes does not depend
    on the embeddings, so this is the full list, known before anything is embedded.
 2. Encoding: each config routes prompt types to (model, role): `query` -> its query model, `document` -> its
-   document model, none (STS, classification, clustering, ...) -> the suite's `symmetric_side`. All texts of one
+   document model, none (STS, classification, clustering, ...) -> the model of the suite's `symmetric_side`, in the
+   role whose prompt is empty where it has one (mteb embeds those tasks without a prompt). All texts of one
    (model, role) go to the shared EmbeddingService in one call: one encoding pass per distinct (model, role),
    content-addressed, so texts the retrieval grid (or another config) already embedded are not embedded again.
 3. Cells: for every dim and precision, `mteb.evaluate` runs with `LeafbenchEncoder`, which reads the stored
@@ -88,9 +89,6 @@ def resolve_tasks(specs: list[MtebTaskSpec], benchmarks: list[str]) -> list[Any]
         if task.metadata.modalities != ["text"]:
             raise UserError(f"mteb: task '{name}' is not text-only (modalities {task.metadata.modalities}); "
                             f"leafbench evaluates text embedding models")
-        if task.is_aggregate:
-            raise UserError(f"mteb: '{name}' is an aggregate of tasks; list its tasks instead: "
-                            f"{', '.join(t.metadata.name for t in task.metadata.tasks)}")
     return list(tasks.values())
 
 
@@ -137,7 +135,7 @@ def texts_of(inputs: Any) -> list[str]:
     """The texts behind an mteb DataLoader (its dataset's `text` column; batches only if there is no dataset)."""
     dataset = getattr(inputs, "dataset", None)
     if dataset is not None and "text" in getattr(dataset, "column_names", ()):
-        return list(dataset["text"])
+        return list(dataset["text"][:])  # a slice reads the column at once; iterating a Column reads row by row
     texts: list[str] = []
     for batch in inputs:
         if "text" not in batch:
@@ -373,6 +371,9 @@ class MtebGrid:
 
     def run(self, task: Any) -> Iterator[dict[str, Any]]:
         """Yield every cell record of the task (reused or computed), loading data and models only when needed."""
+        if task.is_aggregate:
+            yield from self._run_aggregate(task)
+            return
         name = task.metadata.name
         pending = []
         for config in self.configs:
@@ -393,6 +394,42 @@ class MtebGrid:
         finally:
             task.unload_data()
         stderr.log(f"mteb {name}: done")
+
+    def _run_aggregate(self, task: Any) -> Iterator[dict[str, Any]]:
+        """An aggregate task (e.g. CQADupstackRetrieval): its tasks' cells, then per cell mteb's combination of them.
+
+        As `mteb.evaluate` does, every sub-task keeps its own result file and the aggregate's file joins them in the
+        same folder; the leaderboard counts the aggregate once instead of its sub-tasks (records name `subtasks`).
+        """
+        from mteb import TaskResult
+
+        from leafbench.evaluate.mteb_results import write_task_json
+
+        name = task.metadata.name
+        groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+        for sub in task.metadata.tasks:
+            for rec in self.run(sub):
+                groups.setdefault((rec["config"], rec["dim"], rec["precision"]), []).append(rec)
+                yield rec
+        for (config, dim, precision), recs in groups.items():
+            chash = spec_hash(sorted(r["cell_hash"] for r in recs))
+            path = self.cell_path(name, config, dim, precision)
+            rec = self._done(path, chash)
+            if rec is None:
+                combined = task.combine_task_results([TaskResult.from_disk(self.root / r["mteb_file"]) for r in recs])
+                mteb_file = Path(recs[0]["mteb_file"]).parent / f"{name}.json"
+                write_task_json(self.root / mteb_file, combined)
+                rec = {**recs[0], "task": name, "task_type": task.metadata.type,
+                       "main_score_name": task.metadata.main_score, "main_score": round(float(combined.get_score()), 6),
+                       "mteb_file": str(mteb_file), "dataset_revision": task.metadata.revision,
+                       "eval_splits": list(task.metadata.eval_splits), "subtasks": [r["task"] for r in recs],
+                       "cell_hash": chash, "created": now(),
+                       "timings": {"evaluate_s": round(sum(r["timings"]["evaluate_s"] for r in recs), 3)}}
+                write_json_atomic(path, rec)
+                self.computed += 1
+            else:
+                self.reused += 1
+            yield rec
 
     def _evaluate(self, model: Any, task: Any) -> Any:
         """One `mteb.evaluate` of a (data-preloaded) task, results kept in memory (written by us, atomically).
@@ -424,9 +461,11 @@ class MtebGrid:
         by_route: dict[Route, dict[str, None]] = {}
         for call in calls:  # ordered, de-duplicated texts per (model, role): one encoding pass each
             by_route.setdefault(routing.route(call.prompt_type), {}).update(dict.fromkeys(call.texts))
-        embedded = {route: self.service.embed(route.model, route.role, list(texts))
-                    for route, texts in by_route.items()}
-        dims_seen = {int(e.shape[1]) for e in embedded.values() if e.size}
+        dims_seen: set[int] = set()
+        for route, texts in by_route.items():  # the cells read them back from the store (memory-mapped)
+            emb = self.service.embed(route.model, route.role, list(texts))
+            if emb.size:
+                dims_seen.add(int(emb.shape[1]))
         if len(dims_seen) > 1:
             cfg = self.suite.configs[config]
             raise UserError(f"configs.{config}: query model '{cfg.query_model}' and document model "
@@ -594,12 +633,17 @@ _SIMILARITY, _mteb_name = SIMILARITY, mteb_name  # old private names, still impo
 
 
 def leaderboard(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (config, dim, precision): MTEB's leaderboard aggregates over the tasks it has results for."""
+    """One row per (config, dim, precision): MTEB's leaderboard aggregates over the tasks it has results for.
+
+    A sub-task of an aggregate task in the records (CQADupstack's forums, say) counts only through the aggregate.
+    """
     from leafbench.evaluate.mteb_results import aggregate
 
+    parts = {sub for rec in records for sub in rec.get("subtasks") or []}  # counted through their aggregate
     groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
     for rec in records:
-        groups.setdefault((rec["config"], rec["dim"], rec["precision"]), []).append(rec)
+        if rec["task"] not in parts:
+            groups.setdefault((rec["config"], rec["dim"], rec["precision"]), []).append(rec)
     rows = []
     for (config, dim, precision), recs in groups.items():
         first = recs[0]

@@ -86,12 +86,17 @@ def write_task_result(out_dir: Path, model_meta: ModelMeta, task_result: TaskRes
     date as a timestamp, model_meta via `ModelMeta.to_dict`), but each file is renamed into place atomically.
     """
     path = task_result_path(out_dir, model_meta, task_result.task_name)
+    write_task_json(path, task_result)
+    write_json_atomic(path.parent / MODEL_META, model_meta.to_dict())
+    return path
+
+
+def write_task_json(path: Path, task_result: TaskResult) -> None:
+    """One `<Task>.json` as `TaskResult.to_disk` writes it (scores rounded to 6 digits, date as a timestamp)."""
     obj = task_result.model_dump(mode="json")
     obj["date"] = task_result.date.timestamp() if isinstance(task_result.date, _dt.datetime) else None
     obj["scores"] = _rounded(obj["scores"])
     write_json_atomic(path, obj)
-    write_json_atomic(path.parent / MODEL_META, model_meta.to_dict())
-    return path
 
 
 def load_results(out_dir: Path) -> BenchmarkResults:

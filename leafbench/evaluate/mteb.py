@@ -629,9 +629,6 @@ def mteb_identity(config: str, mode: str, query_model: dict[str, Any], document_
     return f"leafbench/{config}", spec_hash([query_model.get("fingerprint"), document_model.get("fingerprint")]), kwargs
 
 
-_SIMILARITY, _mteb_name = SIMILARITY, mteb_name  # old private names, still imported by leafbench.report.export
-
-
 def leaderboard(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (config, dim, precision): MTEB's leaderboard aggregates over the tasks it has results for.
 

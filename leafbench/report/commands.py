@@ -66,7 +66,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def report_after_run(results_dir: Path, output_root: Path, suite_name: str) -> Path | None:
+def report_after_run(results_dir: Path, output_root: Path, suite_name: str) -> Path:
     """The last stage of `leafbench run`: reports/<suite>/ beside the results root (tables, figures, HTML)."""
     from leafbench.report import build_report
 

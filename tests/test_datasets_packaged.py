@@ -54,7 +54,7 @@ def test_bbc_task(cache: Path):
 
 def test_wiki_task():
     data = load_packaged_task("wiki-sections")
-    assert (len(data.corpus), len(data.queries)) == (1644, 1549)
+    assert (len(data.corpus), len(data.queries)) == (1647, 1552)
     _check_consistent(data)
     assert all(len(rel) == 1 for rel in data.qrels.values())
     page, _, heading = data.queries["q-wiki-680-04"].partition(": ")
@@ -101,13 +101,13 @@ def test_subset_keeps_relevant_docs_plus_distractors():
 
 def test_subset_by_docs_keeps_query_ratio():
     data = load_packaged_task("wiki-sections", max_docs=400)
-    assert len(data.corpus) == 400 and len(data.queries) == round(1549 * 400 / 1644)
+    assert len(data.corpus) == 400 and len(data.queries) == round(1552 * 400 / 1647)
     _check_consistent(data)
 
 
 def test_subset_by_queries_keeps_whole_corpus():
     data = load_packaged_task("wiki-sections", max_queries=100)
-    assert (len(data.corpus), len(data.queries)) == (1644, 100)
+    assert (len(data.corpus), len(data.queries)) == (1647, 100)
 
 
 def test_subset_too_small():

@@ -124,7 +124,7 @@ def _build_bbc() -> RetrievalData:
 # --------------------------------------------------------------------------------------------- Wikipedia
 
 _BOILERPLATE = re.compile(r"(references|external links|see also|notes|further reading|bibliography|footnotes|"
-                          r"sources|citations|works cited|gallery|literature|primary sources|secondary sources)"
+                          r"sources|citations|works cited|gallery|primary sources|secondary sources)"
                           r"( and (references|notes|sources|further reading))?$")
 _HEADING = re.compile(r"^(={2,6})\s*(.+?)\s*\1\s*$", re.M)
 _DROP_ELEMENTS = re.compile(r"<(ref|math|gallery|timeline|imagemap|score|syntaxhighlight|source|pre|chem)\b[^>]*?"
@@ -242,6 +242,8 @@ def _build_wiki() -> RetrievalData:
     unique in the sample, so it would score noise; the page title makes every query answerable. It stays hard
     because corpus passages carry no title: the model must recognise the page from the passage's content and then
     tell apart sibling sections of the same page (Economy vs Tourism vs Banking). Page leads are distractors only.
+    Measured on the full task (max_seq_length 256): all-mpnet-base-v2 0.705 vs all-MiniLM-L6-v2 0.664 nDCG@10,
+    a gap BBC headlines (0.005) cannot show; heading-only queries scored 0.47 for MiniLM, mostly ambiguity.
     """
     sections = read_wiki_sections()
     corpus = {sec["id"]: {"title": "", "text": sec["text"]} for sec in sections}
@@ -282,8 +284,8 @@ PACKAGED_TASKS: dict[str, PackagedTask] = {task.name: task for task in (
                  "BBC News headline -> article body; 2,096 queries, 2,225 docs (duplicate stories all relevant)",
                  1, _build_bbc),
     PackagedTask("wiki-sections", "gensim",
-                 "Wikipedia '<page>: <section heading>' -> section passage; 1,549 queries, 1,644 docs",
-                 1, _build_wiki),
+                 "Wikipedia '<page>: <section heading>' -> section passage; 1,552 queries, 1,647 docs",
+                 2, _build_wiki),
 )}
 
 

@@ -160,3 +160,26 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, wo
     assert resumed["training"]["final_train_loss"] == trained["training"]["final_train_loss"]
     assert [(e["step"], e["val_mse"]) for e in resumed["history"]] == \
         [(e["step"], e["val_mse"]) for e in trained["history"]]
+
+
+def test_black_box_teacher_from_a_parquet_file(world, tmp_path: Path) -> None:
+    """Only the teacher's embeddings of the texts are needed (an API teacher): no teacher model, no Router export."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sentence_transformers import SentenceTransformer
+
+    lines = [line for line in world["texts"].read_text().splitlines() if line.strip()][:60]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps({"body": line}) + "\n" for line in lines))
+    emb = SentenceTransformer(str(world["teacher"]), device="cpu").encode(lines)
+    pq.write_table(pa.table({"embedding": emb.tolist()}), tmp_path / "t.parquet")
+    suite = {"name": "bb", "output": str(tmp_path / "results"), "device": "cpu",
+             "models": {"student": {"id": str(world["student"])}}, "configs": {"leaf": {"standard": "leaf"}},
+             "distill": {"student": "student", "outputs": {"projection": None},
+                         "data": {"sources": [{"file": str(tmp_path / "t.jsonl"), "field": "body",
+                                               "embeddings": str(tmp_path / "t.parquet")}], "validation": 8},
+                         "training": {"epochs": 1, "batch_size": 8}}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(suite))
+    rec = _run(tmp_path / "s.yaml")
+    assert rec["teacher"]["black_box"] and rec["teacher"]["dim"] == 128
+    assert rec["outputs"]["asymmetric"] is None and rec["outputs"]["projection"] is None
+    assert SentenceTransformer(rec["outputs"]["finetuned"], device="cpu").encode(["a b c"]).shape == (1, 128)

@@ -75,6 +75,7 @@ def model_card(rec: dict[str, Any], variant: str, name: str, evaluation: list[di
     """README.md for an exported folder: what it is, how it was made, and how well it matches the teacher."""
     teacher, init, data, tr = rec["teacher"], rec["student_init"], rec["data"], rec["training"]
     proj, final = rec["projection_only"], rec["final"]
+    black_box = ", black box: embeddings from files" if teacher.get("black_box") else ""
     what = {"finetuned": "the fine-tuned leaf student",
             "projection": "the projection-only student (init model + ridge-fitted projection, no training steps)",
             "asymmetric": "an asymmetric model: queries -> the leaf student, documents -> the teacher"}[variant]
@@ -92,10 +93,11 @@ def model_card(rec: dict[str, Any], variant: str, name: str, evaluation: list[di
         'd = model.encode_document(["A rocket reaches orbit by ..."])', "print(model.similarity(q, d))", "```", "",
         "## Setup", "",
         "| | |", "|---|---|",
-        f"| teacher | `{teacher['id']}` ({teacher['dim']}-d{', black box: embeddings from files' if teacher.get('black_box') else ''}) |",
+        f"| teacher | `{teacher['id']}` ({teacher['dim']}-d{black_box}) |",
         f"| student init | `{init['id']}` ({init['dim']}-d) + Dense {init['dim']} -> {teacher['dim']} (ridge init) |",
         f"| prompts | {teacher.get('prompts') or 'none'} |",
-        f"| training texts | {data['train']} ({data['train_queries']} query-like, {data['train_documents']} documents); "
+        f"| training texts | {data['train']} ({data['train_queries']} query-like, "
+        f"{data['train_documents']} documents); "
         f"{data['validation']} held out for validation |",
         f"| steps | {tr['steps']} optimizer steps, batch {tr['batch_size']} x {tr['grad_accum']}, "
         f"{tr['epochs']} epoch(s), lr {tr['lr']}, max_seq_length {tr['max_seq_length']}, "
@@ -119,7 +121,8 @@ def model_card(rec: dict[str, Any], variant: str, name: str, evaluation: list[di
     ]
     curve_tasks = sorted({k for ev in rec["history"] for k in (ev.get("curve") or {})})
     lines += ["", "## Learning curve", "",
-              "| step | samples seen | held-out cosine | " + " | ".join(f"{t} asym nDCG@10" for t in curve_tasks) + " |",
+              "| step | samples seen | held-out cosine | "
+              + " | ".join(f"{t} asym nDCG@10" for t in curve_tasks) + " |",
               "|---:|---:|---:|" + "---:|" * len(curve_tasks)]
     lines += [f"| {ev['step']} | {ev['samples_seen']} | {_fmt(ev['val_cosine'])} | "
               + " | ".join(_fmt((ev.get("curve") or {}).get(t)) for t in curve_tasks) + " |" for ev in rec["history"]]

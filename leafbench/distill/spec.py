@@ -56,7 +56,8 @@ class TextSource(_Strict):
     @property
     def label(self) -> str:
         kind = next(k for k in ("packaged", "file", "beir_folder", "task", "hf") if getattr(self, k) is not None)
-        return f"{kind}:{getattr(self, kind)}" + (f" ({self.role}s)" if self.role != "auto" else "")
+        plural = {"query": " (queries)", "document": " (documents)", "auto": ""}[self.role]
+        return f"{kind}:{getattr(self, kind)}{plural}"
 
 
 class DistillData(_Strict):

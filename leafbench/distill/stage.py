@@ -26,7 +26,7 @@ from leafbench.distill.model import build_student, fit_ridge, projection, teache
 from leafbench.distill.spec import DistillSpec
 from leafbench.distill.trainer import CurveFn, EncodeFn, LeafTrainer, StepHook
 from leafbench.embed import EmbeddingService
-from leafbench.encoders import Encoder, Role, load_sentence_transformer
+from leafbench.encoders import Encoder, load_sentence_transformer
 from leafbench.errors import UserError
 from leafbench.progress import stderr
 from leafbench.results import environment, now, read_json, write_json_atomic
@@ -259,8 +259,8 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
 
     save_student(model, Path(outputs["finetuned"]), prompts, native_cap)  # type: ignore[arg-type]
     if outputs["asymmetric"]:
-        save_router(Path(outputs["finetuned"]), suite.models[spec.teacher].id, Path(outputs["asymmetric"]),  # type: ignore
-                    prompts, device)
+        teacher_id = suite.models[spec.teacher].id  # type: ignore[index]
+        save_router(Path(outputs["finetuned"]), teacher_id, Path(outputs["asymmetric"]), prompts, device)
     rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, cap, device,
                   resumed=checkpoint.name if checkpoint else None,
                   timings={"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,

@@ -57,3 +57,15 @@ def test_quality_vs_throughput_needs_throughput_records(tmp_path: Path) -> None:
     assert fig is not None and fig.png.stat().st_size > 10_000 and "Test CPU" in fig.caption
     # (speed, quality): (1, .9) and (10, .8) are on the front, (5, .7) is beaten by (10, .8)
     assert _pareto([(1, 0.9), (5, 0.7), (10, 0.8)]) == [(1, 0.9), (10, 0.8)]
+
+
+def test_report_stage_of_a_run(tmp_path: Path, capsys) -> None:
+    from leafbench.report.commands import report_after_run, reports_root
+
+    assert reports_root(Path("results")) == Path("reports")
+    assert reports_root(tmp_path / "out") == tmp_path / "out" / "reports"
+    folder = make_results(tmp_path / "results")
+    out = report_after_run(folder, tmp_path / "results", "fixture")
+    assert out == tmp_path / "reports" / "fixture"
+    assert (out / "index.html").is_file() and (out / "tables" / "table1.tex").is_file()
+    assert "Table 1" in capsys.readouterr().out

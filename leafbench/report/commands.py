@@ -66,11 +66,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def reports_root(output_root: Path) -> Path:
+    """`reports/` beside the results root when that is named `results` (the default: ./results, ./reports), inside
+    it otherwise, so `--output DIR` keeps everything a run writes under DIR."""
+    return output_root.with_name("reports") if output_root.name == "results" else output_root / "reports"
+
+
 def report_after_run(results_dir: Path, output_root: Path, suite_name: str) -> Path:
-    """The last stage of `leafbench run`: reports/<suite>/ beside the results root (tables, figures, HTML)."""
+    """The last stage of `leafbench run`: tables, figures and HTML in <reports root>/<suite>/."""
     from leafbench.report import build_report
 
-    report = build_report([results_dir], output_root.parent / "reports" / suite_name)
+    report = build_report([results_dir], reports_root(output_root) / suite_name)
     headline = next((t for t in report.tables if t.name in ("table1", "mteb")), None)
     if headline is not None:
         out.print(headline.to_rich())

@@ -183,3 +183,21 @@ def test_black_box_teacher_from_a_parquet_file(world, tmp_path: Path) -> None:
     assert rec["teacher"]["black_box"] and rec["teacher"]["dim"] == 128
     assert rec["outputs"]["asymmetric"] is None and rec["outputs"]["projection"] is None
     assert SentenceTransformer(rec["outputs"]["finetuned"], device="cpu").encode(["a b c"]).shape == (1, 128)
+
+
+def test_changed_evaluation_queries_make_a_finished_run_retrain(trained: dict, world, monkeypatch) -> None:
+    """The run folder is keyed by settings; a rebuilt task with other queries must not reuse a student that may
+    have trained on them. (Stopped right where retraining would begin.)"""
+    import leafbench.distill.stage as stage
+
+    class Retrains(Exception):
+        pass
+
+    def stop(folder: Path) -> None:
+        raise Retrains
+
+    monkeypatch.setattr(stage, "_check_writable", stop)
+    assert _run(world["root"] / "plain" / "suite.yaml")["created"] == trained["created"]  # unchanged: reused
+    monkeypatch.setattr(stage, "_eval_queries", lambda suite: ["a brand new evaluation query"])
+    with pytest.raises(Retrains):
+        _run(world["root"] / "plain" / "suite.yaml")

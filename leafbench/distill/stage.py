@@ -10,6 +10,7 @@ training share them: corpus documents the grid needs anyway cost the distill sta
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import time
 import uuid
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from leafbench.config import Suite
-from leafbench.distill.data import TextSet, TrainText, build_texts
+from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
 from leafbench.distill.export import model_card, save_router, save_student
 from leafbench.distill.model import build_student, fit_ridge, projection, teacher_normalizes
 from leafbench.distill.spec import DistillSpec
@@ -168,6 +169,10 @@ def _eval_queries(suite: Suite) -> list[str]:
     return [q for task in suite.tasks for q in load_task(task).queries.values()]
 
 
+def _digest(texts: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted({text_key(t) for t in texts})).encode()).hexdigest()[:16]
+
+
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -201,7 +206,13 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     if spec is None:
         raise UserError(f"suite '{suite.name}': no 'distill:' section (see suites/distill-quickstart.yaml)")
     run = suite.distill_run_dir
+    # The run folder is keyed by the suite's settings, not the task contents: if a task was rebuilt with other
+    # queries, a student trained before may have seen some of them, so it is retrained.
+    excluded = _eval_queries(suite) if spec.data.exclude_eval_queries else []
     finished = None if force else _finished(suite)
+    if finished is not None and finished["data"].get("eval_queries_digest") != _digest(excluded):
+        stderr.log("distill: the suite's evaluation queries changed since this student was trained; retraining")
+        finished, force = None, True
     if finished is not None:
         stderr.log(f"distill: finished run reused ({run}); `leafbench distill --force` retrains")
         return finished
@@ -213,9 +224,9 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     cfg = spec.training
 
     given = _given_embeddings(spec)
-    excluded = _eval_queries(suite) if spec.data.exclude_eval_queries else []
     tasks = {t.task_name: t for t in suite.tasks}
     texts = build_texts(spec.data, tasks, excluded, {i: len(a) for i, a in given.items()})
+    texts.stats["eval_queries_digest"] = _digest(excluded)
     stderr.log(f"distill: {texts.stats['train']} training texts ({texts.stats['train_queries']} query-like), "
                f"{texts.stats['validation']} held out; {texts.stats['dropped_eval_queries']} eval queries removed")
     t_texts = time.perf_counter()
@@ -238,9 +249,14 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
              "asymmetric": f"{spec.outputs.finetuned}-asym" if spec.teacher else None}
     outputs = {k: str(run / v) if v else None for k, v in names.items()}
 
+    trainer.state.texts_digest = texts.stats["digest"]
     checkpoint = trainer.latest_checkpoint()
     if checkpoint is not None and not resume:
         stderr.log(f"distill: discarding the checkpoint at {checkpoint.name} (pass --resume to continue it)")
+        trainer.discard_checkpoints()
+        checkpoint = None
+    if checkpoint is not None and trainer.checkpoint_digest(checkpoint) != texts.stats["digest"]:
+        stderr.log(f"distill: the checkpoint at {checkpoint.name} was trained on other texts; starting over")
         trainer.discard_checkpoints()
         checkpoint = None
     ridge_s = 0.0

@@ -47,6 +47,7 @@ class TrainState:
     loss_sum: float = 0.0  # since the last validation
     loss_count: int = 0
     last_loss: float = float("nan")
+    texts_digest: str = ""  # the training texts this state belongs to: a checkpoint of other texts is not resumed
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -140,6 +141,10 @@ class LeafTrainer:
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)  # older checkpoints and stale temp folders
         return final
+
+    @staticmethod
+    def checkpoint_digest(path: Path) -> str:
+        return json.loads((path / "state.json").read_text()).get("texts_digest", "")
 
     def load_checkpoint(self, path: Path) -> None:
         self.model.load_state_dict(torch.load(path / "model.pt", map_location=self.device))

@@ -17,7 +17,7 @@ K_VALUES = [1, 3, 5, 10, 100]
 
 @pytest.fixture(scope="module")
 def bbc_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_packaged_task("bbc-news-titles", max_docs=200, max_queries=60)
+    return build_packaged_task("bbc-news-titles", max_docs=120, max_queries=40)
 
 
 def test_scores_equal_beir_and_sentence_transformers(tmp_path: Path, bbc_folder: Path) -> None:

@@ -34,7 +34,8 @@ def make_suite(tmp_path: Path, teacher: Path, student: Path, beir: Path, **extra
 
 
 def test_grid_encodes_once_and_resumes(tmp_path: Path, tiny_model: Path, tiny_model_b: Path,
-                                       small_beir: Path) -> None:
+                                       small_beir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path / "cache"))  # count encodings from an empty store
     suite = load_suite(make_suite(tmp_path, tiny_model, tiny_model_b, small_beir))
     first = run_suite(suite)
     assert first.computed == 3 * 2 * 3 and first.reused == 0

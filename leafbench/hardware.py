@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from functools import lru_cache
 from typing import Any
 
 import torch
@@ -72,15 +71,11 @@ def _sync(device: str) -> None:
 def matmul_peak(device: str, dtype: str = "fp32", sizes: tuple[int, ...] | None = None) -> dict[str, Any]:
     """Best measured dense matmul rate in GFLOP/s for `dtype` on `device` (see the module docstring for the method).
 
-    Cached per process and thread count: measured once, before the models run, and shared by every record.
+    Not cached: on a shared machine the rate moves with the load, so callers measure it next to their own timings.
     `sizes` overrides the matrix sizes (tests use small ones; small matrices understate the peak).
     """
-    default = (4096, 8192) if device.startswith("cuda") else (1024, 2048)
-    return _matmul_peak(device, dtype, torch.get_num_threads(), sizes or default)
-
-
-@lru_cache(maxsize=None)
-def _matmul_peak(device: str, dtype: str, threads: int, sizes: tuple[int, ...]) -> dict[str, Any]:
+    sizes = sizes or ((4096, 8192) if device.startswith("cuda") else (1024, 2048))
+    threads = torch.get_num_threads()
     torch_dtype = _DTYPES[dtype]
     by_size: dict[str, float] = {}
     generator = torch.Generator(device="cpu").manual_seed(0)

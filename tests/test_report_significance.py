@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from leafbench.report.significance import adjust, compare_all, letters, paired_pvalue, randomization_pvalue
+from leafbench.report.significance import adjust, compare_all, letters, paired_pvalue, randomization_pvalue, \
+    randomization_pvalues
 
 
 def _exact_randomization(diffs: np.ndarray) -> float:
@@ -26,6 +27,16 @@ def test_randomization_matches_exact_enumeration() -> None:
     rng = np.random.default_rng(3)
     mixed = rng.normal(0.05, 0.2, size=12)
     assert randomization_pvalue(mixed, 40_000) == pytest.approx(_exact_randomization(mixed), abs=0.01)
+
+
+def test_batched_and_chunked_paths_agree() -> None:
+    # the same exact answer (2 / 2^10: ties flip nothing) through the cached-matrix path, several columns at once,
+    # and the chunked path a large query set takes (500 queries x 10,000 flips is past the cache limit)
+    small = np.array([0.5] * 10 + [0.0] * 2)
+    cols = np.stack([small, -small, np.zeros(12)], axis=1)
+    assert randomization_pvalues(cols) == pytest.approx([2 / 1024, 2 / 1024, 1.0], abs=0.0015)
+    large = np.concatenate([[0.5] * 10, np.zeros(490)])
+    assert randomization_pvalue(large) == pytest.approx(2 / 1024, abs=0.0015)
 
 
 def test_degenerate_cases() -> None:

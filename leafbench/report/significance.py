@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Literal
 
@@ -47,21 +48,42 @@ class PairedTest:
         return self.a if self.diff > 0 else self.b
 
 
-def randomization_pvalue(diffs: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> float:
-    """Two-sided sign-flip test of mean(diffs) == 0; (hits + 1) / (R + 1) so p is never exactly 0."""
-    diffs = np.asarray(diffs, dtype=np.float64)
-    observed = abs(diffs.mean())
-    if diffs.size == 0 or not np.any(diffs):
-        return 1.0
+_CACHED_SIGNS = 4_000_000  # sign matrices up to this many entries (32 MB) are drawn once and reused
+
+
+@lru_cache(maxsize=4)
+def _signs(rows: int, n: int, seed: int) -> np.ndarray:
+    """A fixed +/-1 matrix: every test on n queries with the same seed flips the same signs (each test stays exact
+    in distribution; a report with hundreds of tests on one task draws its random numbers once)."""
     rng = np.random.default_rng(seed)
-    hits, done, chunk = 0, 0, max(1, 2_000_000 // diffs.size)  # bounded memory on large query sets
-    tol = 1e-12 * max(1.0, observed)
-    while done < n_resamples:
-        m = min(chunk, n_resamples - done)
-        signs = rng.integers(0, 2, size=(m, diffs.size), dtype=np.int8) * 2 - 1
-        hits += int(np.count_nonzero(np.abs(signs @ diffs) / diffs.size >= observed - tol))
-        done += m
-    return (hits + 1) / (n_resamples + 1)
+    return (rng.integers(0, 2, size=(rows, n), dtype=np.int8) * 2 - 1).astype(np.float64)
+
+
+def randomization_pvalues(diffs: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> np.ndarray:
+    """Two-sided sign-flip tests of mean == 0 for each column of `diffs` (queries x comparisons), in one matrix
+    product; p = (hits + 1) / (R + 1), so it is never exactly 0. A column of zeros (identical systems) gets 1."""
+    diffs = np.asarray(diffs, dtype=np.float64).reshape(len(diffs), -1)
+    n = diffs.shape[0]
+    if n == 0:
+        return np.ones(diffs.shape[1])
+    observed = np.abs(diffs.mean(axis=0))
+    threshold = observed - 1e-12 * np.maximum(1.0, observed)  # exact ties (e.g. one non-zero difference) count
+    if n_resamples * n <= _CACHED_SIGNS:
+        hits = np.count_nonzero(np.abs(_signs(n_resamples, n, seed) @ diffs) / n >= threshold, axis=0)
+    else:
+        rng = np.random.default_rng(seed)
+        hits, done, chunk = np.zeros(diffs.shape[1], dtype=np.int64), 0, max(1, 2_000_000 // n)
+        while done < n_resamples:  # bounded memory on large query sets
+            m = min(chunk, n_resamples - done)
+            signs = rng.integers(0, 2, size=(m, n), dtype=np.int8) * 2 - 1
+            hits += np.count_nonzero(np.abs(signs @ diffs) / n >= threshold, axis=0)
+            done += m
+    return np.where(np.any(diffs, axis=0), (hits + 1) / (n_resamples + 1), 1.0)
+
+
+def randomization_pvalue(diffs: np.ndarray, n_resamples: int = 10_000, seed: int = 0) -> float:
+    """The sign-flip test for one vector of per-query differences."""
+    return float(randomization_pvalues(np.asarray(diffs, dtype=np.float64)[:, None], n_resamples, seed)[0])
 
 
 def ttest_pvalue(diffs: np.ndarray) -> float:
@@ -109,15 +131,25 @@ def compare_all(per_query: Mapping[str, Mapping[str, float]], method: Method = "
     """Every pair of systems (config -> {query id: score}) on their shared queries, as one corrected family."""
     pairs = []
     for a, b in itertools.combinations(per_query, 2):
-        shared = sorted(set(per_query[a]) & set(per_query[b]))
-        if not shared:
-            continue
-        va = np.array([per_query[a][q] for q in shared], dtype=np.float64)
-        vb = np.array([per_query[b][q] for q in shared], dtype=np.float64)
-        pairs.append((a, b, va, vb, paired_pvalue(va, vb, method, n_resamples, seed)))
-    adjusted = adjust([p[4] for p in pairs], correction)
+        shared = tuple(sorted(set(per_query[a]) & set(per_query[b])))
+        if shared:
+            va = np.array([per_query[a][q] for q in shared], dtype=np.float64)
+            vb = np.array([per_query[b][q] for q in shared], dtype=np.float64)
+            pairs.append((a, b, shared, va, vb))
+    pvalues: list[float] = [1.0] * len(pairs)
+    if method == "randomization":  # pairs over the same queries share one matrix product
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, pair in enumerate(pairs):
+            groups.setdefault(pair[2], []).append(i)
+        for idx in groups.values():
+            diffs = np.stack([pairs[i][3] - pairs[i][4] for i in idx], axis=1)
+            for i, p in zip(idx, randomization_pvalues(diffs, n_resamples, seed)):
+                pvalues[i] = float(p)
+    else:
+        pvalues = [paired_pvalue(va, vb, method) for _, _, _, va, vb in pairs]
+    adjusted = adjust(pvalues, correction)
     return [PairedTest(a, b, len(va), float(va.mean()), float(vb.mean()), p, padj, padj < alpha)
-            for (a, b, va, vb, p), padj in zip(pairs, adjusted)]
+            for (a, b, _, va, vb), p, padj in zip(pairs, pvalues, adjusted)]
 
 
 def letters(n: int) -> list[str]:

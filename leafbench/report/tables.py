@@ -256,6 +256,8 @@ def mteb_mrl_table(rs: ResultSet) -> Table | None:
     """MTEB Mean (Task) for every (dim, precision) of every config, with % of its full-dim float32."""
     if not rs.mteb:
         return None
+    found = {k[3] for k in rs.mteb}
+    precisions = [p for p in rs.precisions if p in found]  # the MTEB stage may run fewer than the grid
     rows, sections = [], set()
     for c, info in rs.configs.items():
         dims = sorted({k[2] for k in rs.mteb if k[1] == c}, reverse=True)
@@ -265,7 +267,7 @@ def mteb_mrl_table(rs: ResultSet) -> Table | None:
         sections.add(len(rows))
         for dim in dims:
             row = [Cell(c), Cell(dim)]
-            for p in rs.precisions:
+            for p in precisions:
                 agg = _mteb_aggregate(rs, c, dim, p)
                 v = agg["Mean (Task)"] if agg else None
                 row.append(Cell(v, rel=v / ref["Mean (Task)"] * 100 if v is not None and ref else None))
@@ -273,4 +275,4 @@ def mteb_mrl_table(rs: ResultSet) -> Table | None:
     caption = (f"MTEB Mean (Task) over {len(rs.mteb_tasks)} task(s) by dimension and precision; in parentheses: % "
                f"of the same config at its full dimension in float32.")
     return Table("mteb_mrl", "MTEB Mean (Task) by embedding dimension and precision", caption,
-                 ["Config", "Dim", *rs.precisions], rows, sections, numeric_from=2)
+                 ["Config", "Dim", *precisions], rows, sections, numeric_from=2)

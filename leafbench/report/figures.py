@@ -74,6 +74,19 @@ def _save(fig: Any, out: Path, name: str, caption: str) -> Figure:
     return Figure(name, caption, png, pdf)
 
 
+def _wrap(name: str, width: int = 16) -> str:
+    """A task name on lines of about `width` characters, broken after hyphens (subset names run long)."""
+    lines = [""]
+    for part in name.split("-"):
+        piece = part if not lines[-1] else "-" + part
+        if lines[-1] and len(lines[-1]) + len(piece) > width:
+            lines[-1] += "-"
+            lines.append(part)
+        else:
+            lines[-1] += piece
+    return "\n".join(lines)
+
+
 def _tasks_label(rs: ResultSet) -> str:
     return f"{METRIC} (mean of {len(rs.tasks)} tasks)" if len(rs.tasks) > 1 else f"{METRIC}"
 
@@ -99,7 +112,7 @@ def score_vs_dim(rs: ResultSet, out: Path) -> Figure | None:
                             marker=PRECISION_MARKERS.get(p, "o"), label=c)
             ax.set_title(p)
             ax.set_xscale("log", base=2)
-            ax.set_xticks(all_dims, [str(d) for d in all_dims])
+            ax.set_xticks(all_dims, [str(d) for d in all_dims], rotation=45 if len(all_dims) > 4 else 0)
             ax.minorticks_off()
         for ax in axes.flat[len(precisions):]:
             ax.set_visible(False)
@@ -138,7 +151,7 @@ def per_task_bars(rs: ResultSet, out: Path) -> Figure | None:
             ax.bar(x + (i - (len(configs) - 1) / 2) * width, [np.nan if v is None else v for v in vals], width,
                    color=col[c], label=c, hatch="///" if rs.configs[c].mode == "asymmetric" else None,
                    edgecolor="white", linewidth=0.3)
-        ax.set_xticks(x, groups)
+        ax.set_xticks(x, [_wrap(g) for g in groups])
         ax.set_ylabel(f"{METRIC} (full dim, float32)")
         ax.set_ylim(0, 1.0)
         ax.grid(axis="x", visible=False)

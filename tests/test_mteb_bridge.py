@@ -220,3 +220,23 @@ def test_aggregate_tasks_combine_their_subtasks_as_mteb_does(tmp_path: Path, tin
     rows = json.loads((suite.results_dir / "mteb" / "leaderboard.json").read_text())["rows"]
     assert {tuple(r["tasks"]) for r in rows} == {("OfflineRetrievalAggregate",)}
     assert run_grid(suite, [Aggregate()])[0].reused == len(records)
+
+
+def test_mteb_retrieval_agrees_with_the_core_grid(tmp_path: Path, tiny_model: Path, tiny_model_b: Path) -> None:
+    """The same packaged subset scored by leafbench's own grid and by mteb through the bridge: same nDCG@10 in every
+    cell, quantized ones included (same calibration on the corpus, same scoring, pytrec_eval on both sides)."""
+    from leafbench.config import TaskSpec
+    from leafbench.evaluate.retrieval import RetrievalGrid
+
+    suite = make_suite(tmp_path, tiny_model, tiny_model_b, configs={"a": CONFIGS["a"], "asym": CONFIGS["asym"]})
+    suite = suite.model_copy(update={"precisions": ["float32", "int8", "int8-affine", "binary"]})
+    service = EmbeddingService(suite.models, device="cpu", store_root=tmp_path / "store")
+    spec = TaskSpec(packaged="bbc-news-titles", max_docs=60, max_queries=20)
+    core = {(r["config"], r["dim"], r["precision"]): r["scores"]["NDCG@10"]
+            for r in RetrievalGrid(suite, service, suite.results_dir).run(spec)}
+    grid = MtebGrid(suite, service, suite.results_dir)
+    bridged = {(r["config"], r["dim"], r["precision"]): r["main_score"]
+               for r in grid.run(BBCNewsTitleRetrieval(max_docs=60, max_queries=20))}
+    assert len(core) == 2 * 2 * 4 and bridged.keys() == core.keys()
+    for cell, score in core.items():
+        assert bridged[cell] == pytest.approx(score, abs=1e-5), cell

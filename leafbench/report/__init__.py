@@ -5,7 +5,7 @@ leaderboard JSON in MTEB's layout.
     report = build_report(["results/quickstart"], "reports/quickstart")
 
 Layout of a report folder:
-    tables.md                every table in Markdown (paste into a README or paper draft)
+    tables.md                the main tables in Markdown (paste into a README or paper draft)
     tables/<name>.md|tex|csv table1, mrl, mteb, mteb_mrl, throughput, alignment, significance (as the results
                              support: a table whose data the run did not produce is left out)
     cells.csv                every cell, every metric, long format
@@ -63,7 +63,8 @@ def build_tables(rs: ResultSet, out: Path, opts: SignificanceOptions = Significa
         _write_text(out / "tables" / f"{t.name}.tex", t.to_latex())
         _write_text(out / "tables" / f"{t.name}.csv", t.to_csv())
     notes = "".join(f"- {n}\n" for n in rs.notes)
-    _write_text(out / "tables.md", "\n".join(t.to_markdown() for t in tables) + (f"\nNotes:\n{notes}" if notes else ""))
+    main = [t for t in tables if t.name != "significance"]  # hundreds of rows: its own file only
+    _write_text(out / "tables.md", "\n".join(t.to_markdown() for t in main) + (f"\nNotes:\n{notes}" if notes else ""))
     _write_text(out / "cells.csv", cells_csv(rs))
     return tables
 

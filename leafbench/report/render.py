@@ -79,7 +79,8 @@ class Table:
         spec = "l" * self.numeric_from + "r" * (len(self.columns) - self.numeric_from)
         env = "table*" if len(self.columns) > 9 else "table"  # wide tables span both columns of a paper
         lines = [rf"\begin{{{env}}}[t]", r"\centering", r"\small",
-                 rf"\caption{{{esc(self.title)}. {esc(self.caption)}}}", rf"\label{{tab:{self.name}}}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+                 rf"\caption{{{esc(self.title)}. {esc(self.caption)}}}", rf"\label{{tab:{self.name}}}",
+                 rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
                  " & ".join(esc(c) for c in self.columns) + r" \\", r"\midrule"]
         for i, row in enumerate(self.rows):
             if i in self.sections and i > 0:

@@ -100,7 +100,8 @@ def throughput_table(rs: ResultSet) -> Table | None:
                     Cell(ratio(t.latency_p50_ms, r.latency_p50_ms) if t else None, digits=2)])
     caption = ("Medians over trials. Asymmetric configs encode documents with the document model and queries with "
                "the query model; params are the query-side model's (what runs per query). Ratios (x) are against the "
-               f"teacher ({rs.teacher or 'none'}) on the same device and backend; latency is batch-1 query encoding.")
+               f"teacher ({rs.teacher or 'none'}) on the same device and backend; latency is batch-1 query encoding. "
+               "Configs whose models were not measured are left out.")
     return Table("throughput", "Throughput", caption,
                  ["Config", "Device", "Backend", "Params (M)", "fewer params (x)", "docs/s", "queries/s",
                   "latency p50 (ms)", "latency p95 (ms)", "docs/s vs teacher (x)", "queries/s vs teacher (x)",

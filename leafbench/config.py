@@ -80,6 +80,9 @@ class TaskSpec(_Strict):
     max_docs: int | None = Field(default=None, gt=0)  # packaged: deterministic subset
     max_queries: int | None = Field(default=None, gt=0)
     seed: int = 0
+    # A local folder is checked strictly (a qrels line naming a missing doc is an error); `strict: false` keeps
+    # such lines as misses, as BEIR does (its own ArguAna zip has one).
+    strict: bool = True
 
     @model_validator(mode="after")
     def _one_source(self) -> "TaskSpec":
@@ -96,7 +99,8 @@ class TaskSpec(_Strict):
         if self.name:
             return self.name
         if self.packaged:
-            subset = "".join(f"-{p}{v}" for p, v in (("d", self.max_docs), ("q", self.max_queries)) if v)
+            subset = "".join(f"-{p}{v}" for p, v in (("d", self.max_docs), ("q", self.max_queries), ("s", self.seed))
+                             if v)
             return self.packaged + subset
         if self.beir:
             return self.beir
@@ -184,8 +188,8 @@ class Suite(_Strict):
     k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
     ignore_identical_ids: bool = True
     throughput: ThroughputSpec | None = None  # speed stage after evaluation (leafbench.throughput)
-    distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
     mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
+    distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
 
     @field_validator("name")
     @classmethod

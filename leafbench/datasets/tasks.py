@@ -18,6 +18,6 @@ def load_task(spec: TaskSpec) -> RetrievalData:
     elif spec.beir is not None:
         data = load_beir_folder(download_beir(spec.beir, url=spec.url, md5=spec.md5), spec.split)
     else:
-        data = load_beir_folder(Path(spec.path or ""), spec.split)
+        data = load_beir_folder(Path(spec.path or ""), spec.split, strict=spec.strict)
     data.name = spec.task_name
     return data

@@ -81,3 +81,18 @@ def test_metric_names_and_parameter_count(tiny_model: Path) -> None:
 def test_export_cli_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     assert main(["export", str(tmp_path / "empty"), "--format", "mteb", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_local_model_card_fills_what_no_registry_knows(tmp_path: Path) -> None:
+    from leafbench.report.export import _local_card
+
+    folder = tmp_path / "leaf"
+    folder.mkdir()
+    (folder / "modules.json").write_text("[]")
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: sentence-transformers/all-MiniLM-L6-v2\n"
+                                      "---\n# leaf\n")
+    card = _local_card(str(folder))
+    assert card["license"] == "apache-2.0" and card["adapted_from"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert len(card["release_date"]) == 10  # the day the weights were written, ISO format
+    assert _local_card("sentence-transformers/all-MiniLM-L6-v2") == {}  # a hub id: the registry speaks for it

@@ -15,12 +15,15 @@ dataset revision that hashes its spec and size and the language 'und-Zyyy' (unde
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from leafbench.config import TaskSpec, spec_hash
 from leafbench.errors import UserError
@@ -120,6 +123,26 @@ def _max_seq_length(model: dict[str, Any]) -> int | None:
     return None
 
 
+def _local_card(model_id: str) -> dict[str, Any]:
+    """license and base model from a local model folder's card (YAML front matter), and as release date the day
+    its weights were written: no registry or hub history knows a folder, so this is all there is to say."""
+    folder = Path(model_id).expanduser()  # hub and packaged ids are not folders: the registry speaks for them
+    if not (folder / "modules.json").is_file():
+        return {}
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    try:
+        card = yaml.safe_load(text.split("---", 2)[1]) if text.startswith("---") else {}
+    except yaml.YAMLError:
+        card = {}
+    card = card if isinstance(card, dict) else {}
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    released = dt.date.fromtimestamp(weights[0].stat().st_mtime).isoformat() if weights else None
+    base = card.get("base_model")
+    return {"license": card.get("license"), "release_date": released,
+            "adapted_from": base if isinstance(base, str) else None}
+
+
 class _Identities:
     """MTEB identity (name, revision, experiment kwargs, params) of each config variant, as the MTEB stage names it.
 
@@ -160,10 +183,13 @@ class _Identities:
             name, revision, kwargs = mteb_identity(rec["config"], rec.get("mode", "standard"), q, d, dim,
                                                    int(rec.get("full_dim") or dim), precision, side)
         adapted = mteb_name(d["id"]) if rec.get("mode") == "asymmetric" else None
-        return build_model_meta(name, revision, embed_dim=dim, max_tokens=_max_seq_length(q),
+        meta = build_model_meta(name, revision, embed_dim=dim, max_tokens=_max_seq_length(q),
                                 n_parameters=self.n_parameters(q), similarity=SIMILARITY[precision],
                                 experiment_kwargs=kwargs or None, output_dtype=(kwargs or {}).get("output_dtypes"),
                                 adapted_from=adapted)
+        local = _local_card(q["id"])  # what a local folder (a distilled student) says about itself
+        missing = {k: v for k, v in local.items() if v and getattr(meta, k) is None}
+        return meta.model_copy(update=missing) if missing else meta
 
 
 def _task_result(rec: dict[str, Any], task: MtebTask) -> Any:

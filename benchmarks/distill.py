@@ -7,7 +7,10 @@ encode anything. The texts are a seeded mix of packaged headlines (queries) and 
 leafbench's edge comes from length bucketing (batches of one role and similar length: little padding); both
 trainers autocast to bf16 when --bf16 is given.
 
-    python benchmarks/distill.py [--texts 512] [--batch-size 32] [--max-seq-length 128] [--bf16]
+Both are run `--repeats` times, alternating, and the best rate of each is reported: the first run in a process pays
+one-time costs (thread pools, kernel selection), and on a shared machine the best run is the least disturbed.
+
+    python benchmarks/distill.py [--texts 512] [--batch-size 32] [--max-seq-length 128] [--bf16] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +74,12 @@ def sentence_transformers_rate(texts, targets, args) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         training_args = SentenceTransformerTrainingArguments(
             output_dir=tmp, per_device_train_batch_size=args.batch_size, num_train_epochs=1, learning_rate=1e-4,
-            warmup_ratio=0.05, bf16=args.bf16, use_cpu=True, save_strategy="no", report_to="none",
+            bf16=args.bf16, use_cpu=True, save_strategy="no", report_to="none",
             logging_strategy="no", dataloader_drop_last=False, seed=0)
         trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=data,
                                              loss=MSELoss(model))
-        start = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - start
-    return len(texts) / seconds
+        output = trainer.train()
+    return float(output.metrics["train_samples_per_second"])  # their own figure: the training loop's runtime
 
 
 def main() -> None:
@@ -88,6 +88,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     texts = mixed_texts(args.texts)
     rng = np.random.default_rng(1)
@@ -96,8 +97,10 @@ def main() -> None:
     print(f"{len(texts)} texts (one epoch), batch {args.batch_size}, max_seq_length {args.max_seq_length}, "
           f"{'bf16 autocast' if args.bf16 else 'fp32'}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}")
-    ours = leafbench_rate(texts, targets, args)
-    theirs = sentence_transformers_rate(texts, targets, args)
+    ours = theirs = 0.0
+    for _ in range(args.repeats):
+        ours = max(ours, leafbench_rate(texts, targets, args))
+        theirs = max(theirs, sentence_transformers_rate(texts, targets, args))
     print(f"leafbench LeafTrainer          {ours:7.1f} samples/s")
     print(f"sentence-transformers MSELoss  {theirs:7.1f} samples/s")
     print(f"ratio                          {ours / theirs:7.2f}x")

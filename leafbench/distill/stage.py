@@ -199,6 +199,33 @@ def _prompts(service: EmbeddingService, teacher: str | None) -> dict[str, str]:
     return {role: enc.prompt(role) for role in ("query", "document")}
 
 
+def _resume_point(trainer: LeafTrainer, resume: bool, digest: str) -> Path | None:
+    """The checkpoint to continue from: the latest one, unless not resuming or it was trained on other texts."""
+    checkpoint = trainer.latest_checkpoint()
+    if checkpoint is None:
+        return None
+    if not resume:
+        stderr.log(f"distill: discarding the checkpoint at {checkpoint.name} (pass --resume to continue it)")
+    elif trainer.checkpoint_digest(checkpoint) != digest:
+        stderr.log(f"distill: the checkpoint at {checkpoint.name} was trained on other texts; starting over")
+    else:
+        return checkpoint
+    trainer.discard_checkpoints()
+    return None
+
+
+def _fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
+                    prompts: dict[str, str], cap: int) -> None:
+    """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""
+    cfg = suite.distill.training  # type: ignore[union-attr]
+    rng = np.random.default_rng(cfg.seed)
+    sample = sorted(rng.choice(len(train), min(cfg.ridge_texts, len(train)), replace=False))
+    feats = student_features(service, suite, [train[i] for i in sample], prompts, cap)
+    w = fit_ridge(feats, targets[sample], cfg.ridge_alpha)
+    projection(model).weight.data.copy_(torch.from_numpy(w))
+    stderr.log(f"distill: ridge projection fitted on {len(sample)} texts (weight norm {np.linalg.norm(w):.1f})")
+
+
 def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, force: bool = False,
                 on_step: StepHook | None = None) -> dict[str, Any]:
     """Run the suite's distill stage (or reuse its finished run) and return its record."""
@@ -250,25 +277,12 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     outputs = {k: str(run / v) if v else None for k, v in names.items()}
 
     trainer.state.texts_digest = texts.stats["digest"]
-    checkpoint = trainer.latest_checkpoint()
-    if checkpoint is not None and not resume:
-        stderr.log(f"distill: discarding the checkpoint at {checkpoint.name} (pass --resume to continue it)")
-        trainer.discard_checkpoints()
-        checkpoint = None
-    if checkpoint is not None and trainer.checkpoint_digest(checkpoint) != texts.stats["digest"]:
-        stderr.log(f"distill: the checkpoint at {checkpoint.name} was trained on other texts; starting over")
-        trainer.discard_checkpoints()
-        checkpoint = None
+    checkpoint = _resume_point(trainer, resume, texts.stats["digest"])
     ridge_s = 0.0
     if checkpoint is None:
         t0 = time.perf_counter()
-        rng = np.random.default_rng(cfg.seed)
-        sample = sorted(rng.choice(n_train, min(cfg.ridge_texts, n_train), replace=False))
-        feats = student_features(service, suite, [texts.train[i] for i in sample], prompts, cap)
-        w = fit_ridge(feats, targets[sample], cfg.ridge_alpha)
-        projection(model).weight.data.copy_(torch.from_numpy(w))
+        _fit_projection(model, service, suite, texts.train, targets[:n_train], prompts, cap)
         ridge_s = time.perf_counter() - t0
-        stderr.log(f"distill: ridge projection fitted on {len(sample)} texts (weight norm {np.linalg.norm(w):.1f})")
         if outputs["projection"]:
             save_student(model, Path(outputs["projection"]), prompts, native_cap)
     state = trainer.train(resume_from=checkpoint)

@@ -90,6 +90,11 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    try:
+        import accelerate  # noqa: F401 - sentence-transformers' trainer (the comparison) needs it
+    except ImportError:
+        parser.error("the comparison trains with sentence-transformers' trainer, which needs accelerate: "
+                     "pip install 'accelerate>=1.1'")
     texts = mixed_texts(args.texts)
     rng = np.random.default_rng(1)
     targets = rng.normal(size=(len(texts), 768)).astype(np.float32)

@@ -157,9 +157,13 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, wo
     assert main(["distill", str(path), "--resume", "--device", "cpu"]) == 0
     resumed = json.loads((run_dir / "distill.json").read_text())
     assert resumed["training"]["resumed_from"] == "step-0000006"
-    assert resumed["training"]["final_train_loss"] == trained["training"]["final_train_loss"]
-    assert [(e["step"], e["val_mse"]) for e in resumed["history"]] == \
-        [(e["step"], e["val_mse"]) for e in trained["history"]]
+    # Same to float32 precision, not bit-equal: the uninterrupted run ran in this process, whose torch thread
+    # count other tests may have changed, and a different thread count changes BLAS reduction order.
+    assert resumed["training"]["final_train_loss"] == pytest.approx(trained["training"]["final_train_loss"],
+                                                                    rel=1e-6)
+    assert [e["step"] for e in resumed["history"]] == [e["step"] for e in trained["history"]]
+    assert [e["val_mse"] for e in resumed["history"]] == \
+        pytest.approx([e["val_mse"] for e in trained["history"]], rel=1e-6)
 
 
 def test_black_box_teacher_from_a_parquet_file(world, tmp_path: Path) -> None:

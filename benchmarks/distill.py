@@ -103,9 +103,10 @@ def main() -> None:
           f"{'bf16 autocast' if args.bf16 else 'fp32'}, {torch.get_num_threads()} threads, "
           f"load average {os.getloadavg()[0]:.1f}")
     ours = theirs = 0.0
-    for _ in range(args.repeats):
-        ours = max(ours, leafbench_rate(texts, targets, args))
-        theirs = max(theirs, sentence_transformers_rate(texts, targets, args))
+    for i in range(args.repeats):
+        a, b = leafbench_rate(texts, targets, args), sentence_transformers_rate(texts, targets, args)
+        print(f"run {i + 1}: leafbench {a:.1f}, sentence-transformers {b:.1f} samples/s", flush=True)
+        ours, theirs = max(ours, a), max(theirs, b)
     print(f"leafbench LeafTrainer          {ours:7.1f} samples/s")
     print(f"sentence-transformers MSELoss  {theirs:7.1f} samples/s")
     print(f"ratio                          {ours / theirs:7.2f}x")

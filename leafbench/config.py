@@ -32,7 +32,7 @@ class ModelSpec(_Strict):
     query_prompt: str | None = None  # None: the model's own "query" prompt if it defines one, else none
     document_prompt: str | None = None
     max_seq_length: int | None = Field(default=None, gt=0)
-    dtype: Literal["fp32", "bf16"] = "fp32"
+    dtype: Literal["fp32", "bf16", "auto"] = "fp32"  # auto: bf16 where the device computes it natively
     batch_size: int = Field(default=32, gt=0)
 
 
@@ -166,7 +166,7 @@ class ThroughputSpec(_Strict):
     warmup: int = Field(default=1, ge=0)  # untimed batches before each timed measurement
     latency_queries: int = Field(default=100, ge=0)  # batch-1 query encodings timed one by one (0: no latency)
     backends: list[Literal["torch", "onnx"]] = Field(default_factory=lambda: ["torch"])
-    dtypes: list[Literal["fp32", "bf16"]] | None = None
+    dtypes: list[Literal["fp32", "bf16", "auto"]] | None = None
     devices: list[str] | None = None  # e.g. [cpu, cuda]; an unavailable device is skipped with one line
     threads: int | None = Field(default=None, gt=0)  # torch intra-op threads while measuring (default: torch's)
     seed: int = 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 from collections.abc import Callable, Iterator
 from typing import Literal
 
@@ -19,11 +18,12 @@ import torch
 from leafbench.assets import resolve_model
 from leafbench.config import ModelSpec
 from leafbench.errors import UserError
+from leafbench.hardware import native_bf16, resolve_dtype
+from leafbench.progress import stderr
 
 Role = Literal["query", "document"]
 ProgressFn = Callable[[int], None]
 
-log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> str:
@@ -73,6 +73,9 @@ class Encoder:
         self.model = load_sentence_transformer(spec.id, self.device, field=f"models.{name}.id")
         if spec.max_seq_length is not None:
             self.model.max_seq_length = spec.max_seq_length
+        if spec.dtype == "bf16" and not native_bf16(self.device):
+            stderr.log(f"models.{name}.dtype: bf16 on a {self.device} without native bf16 kernels runs several times "
+                       f"slower than fp32 here; 'dtype: auto' picks the fast one")
         self.fingerprint = model_fingerprint(self.model)
         self.dim = int(self.model.get_embedding_dimension() or 0)
         if self.dim <= 0:
@@ -88,11 +91,16 @@ class Encoder:
     def cache_namespace(self, role: Role) -> dict[str, object]:
         """Everything besides the text that determines an embedding: the embedding store's key."""
         return {"fingerprint": self.fingerprint, "role": role, "prompt": self.prompt(role),
-                "max_seq_length": self.model.max_seq_length, "dtype": self.spec.dtype}
+                "max_seq_length": self.model.max_seq_length, "dtype": self.dtype}
+
+    @property
+    def dtype(self) -> str:
+        """The dtype encoding runs in: the spec's, with `auto` resolved for this device."""
+        return resolve_dtype(self.spec.dtype, self.device)
 
     @contextlib.contextmanager
     def _autocast(self) -> Iterator[None]:
-        if self.spec.dtype == "bf16":
+        if self.dtype == "bf16":
             with torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16):
                 yield
         else:

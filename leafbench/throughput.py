@@ -75,7 +75,7 @@ from leafbench.assets import cache_dir, resolve_model
 from leafbench.config import Suite, ThroughputSpec, spec_hash
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder, Role, resolve_device
-from leafbench.hardware import cpu_model, device_info, load_average, matmul_peak
+from leafbench.hardware import cpu_model, device_info, load_average, matmul_peak, resolve_dtype
 from leafbench.progress import progress_bar, stderr
 from leafbench.results import environment, now, read_json, write_json_atomic
 
@@ -512,7 +512,7 @@ def _plan_setups(suite: Suite, tp: ThroughputSpec, outcome: ThroughputOutcome) -
             if backend == "onnx" and onnx_reason:
                 continue
             for name in names:
-                for dtype in tp.dtypes or [suite.models[name].dtype]:
+                for dtype in (resolve_dtype(d, device) for d in tp.dtypes or [suite.models[name].dtype]):
                     if backend == "onnx" and dtype != "fp32":
                         _skip(outcome, f"{name} onnx {dtype} skipped: the ONNX backend runs fp32 only")
                         continue

@@ -9,7 +9,7 @@ import pytest
 
 from leafbench.cli import main
 from leafbench.config import parse_suite
-from leafbench.distill.data import build_texts, read_newsgroups, split_passages, text_key
+from leafbench.distill.data import build_texts, lead_sentences, read_newsgroups, split_passages, text_key
 from leafbench.distill.model import fit_ridge
 from leafbench.distill.spec import DistillData
 from leafbench.errors import UserError
@@ -49,6 +49,7 @@ def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path) ->
     ({"data": {"sources": [{"task": "beir", "role": "query"}]}}, "evaluation queries are never training text"),
     ({"teacher": None, "data": {"sources": [{"packaged": "bbc-news"}]}}, "teacher: required unless"),
     ({"data": {"sources": []}}, "distill.data.sources"),
+    ({"data": {"sources": [{"packaged": "bbc-news", "role": "query", "sentences": 2}]}}, "'sentences:' takes"),
 ])
 def test_bad_distill_sections_fail_with_the_field(tmp_path: Path, distill: dict, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -84,6 +85,17 @@ def test_texts_are_deduped_split_held_out_and_exclude_eval_queries(tmp_path: Pat
     assert {t.role for t in ts.all} == {"query", "document"}
     again = build_texts(spec, {}, excluded_queries=["eval query  here"])
     assert [t.text for t in again.train] == [t.text for t in ts.train] and again.stats["digest"] == ts.stats["digest"]
+
+
+def test_lead_sentences_become_query_like_texts(tmp_path: Path) -> None:
+    text = ("The U.S. economy grew 3% in 2004, officials said. Too short. \"It was good,\" he said! "
+            "Mr Smith (the boss) agreed with that view.")
+    assert lead_sentences(text, 2) == ["The U.S. economy grew 3% in 2004, officials said.", '"It was good," he said!']
+    f = _lines(tmp_path / "t.txt", [text, *[f"query number {i}" for i in range(5)]])
+    ts = build_texts(DistillData(sources=[{"file": str(f), "sentences": 3}], validation=1), {})
+    queries = {t.text for t in ts.all if t.role == "query"}
+    assert {"Mr Smith (the boss) agreed with that view.", "query number 0"} <= queries
+    assert [t.text for t in ts.all if t.role == "document"] == [text] and ts.stats["sources"][0]["sentences"] == 3
 
 
 def test_empty_source_and_row_mismatch_are_user_errors(tmp_path: Path) -> None:

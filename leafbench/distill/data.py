@@ -28,6 +28,8 @@ from leafbench.encoders import Role
 from leafbench.errors import UserError
 
 QUERY_MAX_WORDS = 12  # `role: auto` on plain text: lines this short are query-like
+SENTENCE_WORDS = (4, 40)  # pseudo-query sentences: shorter ones are fragments, longer ones are not query-like
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 _NEWSGROUPS = ("gensim", "gensim/test/test_data/mini_newsgroup")
 _HEADER = re.compile(r"^(From|To|Cc|Newsgroups|Message-ID|Organization|Date|Subject|Lines|Path|Sender|References|"
                      r"Reply-To|Distribution|Keywords|Summary|Followup-To|Nntp-Posting-Host|X-[\w-]+):", re.I)
@@ -246,6 +248,17 @@ def read_source(src: TextSource, where: str, tasks: dict[str, Any]) -> list[tupl
 # -------------------------------------------------------------------------------------------- the text set
 
 
+def lead_sentences(text: str, n: int) -> list[str]:
+    """The first `n` sentences of a document that have a query's length (SENTENCE_WORDS), whitespace collapsed."""
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(" ".join(text.split())):
+        if len(out) == n:
+            break
+        if SENTENCE_WORDS[0] <= len(sentence.split()) <= SENTENCE_WORDS[1]:
+            out.append(sentence)
+    return out
+
+
 def split_passages(text: str, max_words: int, max_passages: int, min_words: int) -> list[str]:
     """A document as passages of at most `max_words` words (the first `max_passages`); short texts stay as they are,
     byte for byte, so they share embedding-store entries with the same text elsewhere."""
@@ -278,7 +291,7 @@ def build_texts(spec: DistillData, tasks: dict[str, Any], excluded_queries: Iter
         if src.max_texts is not None and src.max_texts < len(indexed):
             rng = np.random.default_rng([spec.seed, i])
             indexed = [indexed[j] for j in sorted(rng.choice(len(indexed), src.max_texts, replace=False))]
-        passages = 0
+        passages = sentences = 0
         for text, role, row in indexed:
             if src.embeddings is not None:
                 pool.append(TrainText(text, role, i, row))  # embedded whole by the teacher: never split
@@ -289,8 +302,12 @@ def build_texts(spec: DistillData, tasks: dict[str, Any], excluded_queries: Iter
                 pieces = split_passages(text, spec.max_words, spec.max_passages, spec.min_words)
             passages += len(pieces) - 1
             pool.extend(TrainText(p, role, i) for p in pieces)
+            if role == "document" and src.sentences:
+                lead = lead_sentences(text, src.sentences)
+                sentences += len(lead)
+                pool.extend(TrainText(s, "query", i) for s in lead)
         per_source.append({"source": src.label, "read": len(items), "used": len(indexed),
-                           "extra_passages": passages})
+                           "extra_passages": passages, "sentences": sentences})
 
     kept: list[TrainText] = []
     seen: set[str] = set()

@@ -40,6 +40,9 @@ class TextSource(_Strict):
     role: TextRole = "auto"
     embeddings: str | None = None  # file only: teacher embeddings aligned with its rows (.npy / .parquet)
     max_texts: int | None = Field(default=None, gt=0)  # deterministic sample of this source
+    # Pseudo-queries: the first N sentences of each document also become query-like training texts. Short texts are
+    # cheap for both models (~20x a 256-token passage), and query alignment is what asymmetric retrieval needs.
+    sentences: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _one_origin(self) -> "TextSource":
@@ -48,6 +51,9 @@ class TextSource(_Strict):
             raise ValueError("give exactly one of 'packaged:', 'file:', 'beir_folder:', 'task:' or 'hf:'")
         if self.embeddings is not None and self.file is None:
             raise ValueError("'embeddings:' (precomputed teacher embeddings) goes with a 'file:' source only")
+        if self.sentences and (self.role == "query" or self.embeddings is not None):
+            raise ValueError("'sentences:' takes sentences of the source's documents, which need a teacher to embed "
+                             "them: not with 'role: query' or 'embeddings:'")
         if self.task is not None and self.role == "query":
             raise ValueError("a 'task:' source gives corpus documents only: evaluation queries are never "
                              "training text")
@@ -85,7 +91,9 @@ class DistillTraining(_Strict):
     warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
     weight_decay: float = Field(default=0.01, ge=0)
     grad_clip: float | None = Field(default=1.0, gt=0)
-    bf16: bool = False  # autocast the student's forward/backward (weights and optimizer stay fp32)
+    # autocast the student's forward/backward (weights and optimizer stay fp32); auto: where the device has native
+    # bf16 (on CPUs without it, autocast is several times slower than fp32)
+    bf16: bool | Literal["auto"] = False
     # Off by default: the targets are exact, and dropout noise both dominates the loss of an already aligned student
     # and makes the early steps undo the ridge fit (held-out MSE rose in the first epoch with it, fell without).
     dropout: bool = False

@@ -292,7 +292,7 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
         teacher_id = suite.models[spec.teacher].id  # type: ignore[index]
         save_router(Path(outputs["finetuned"]), teacher_id, Path(outputs["asymmetric"]), prompts, device)
     rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, cap, device,
-                  resumed=checkpoint.name if checkpoint else None,
+                  resumed=checkpoint.name if checkpoint else None, bf16=trainer.bf16,
                   timings={"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
                            "ridge_s": ridge_s, "total_s": time.perf_counter() - t_start})
     write_cards(rec)
@@ -303,7 +303,7 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
 
 def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
             prompts: dict[str, str], service: EmbeddingService, native_cap: int, cap: int, device: str,
-            resumed: str | None, timings: dict[str, float]) -> dict[str, Any]:
+            resumed: str | None, timings: dict[str, float], bf16: bool) -> dict[str, Any]:
     cfg = spec.training
     teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
     return {
@@ -315,7 +315,7 @@ def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray
                          "dim": int(service.encoder(spec.student).dim), "native_max_seq_length": native_cap},
         "data": texts.stats,
         "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                     "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": cfg.bf16, "max_seq_length": cap,
+                     "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": bf16, "max_seq_length": cap,
                      "samples": state.samples, "train_seconds": round(state.train_seconds, 2),
                      "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 2),
                      "final_train_loss": state.last_loss, "device": device, "resumed_from": resumed},

@@ -27,6 +27,7 @@ from leafbench.distill.data import TrainText
 from leafbench.distill.model import autocast, embed, projection
 from leafbench.distill.spec import DistillTraining
 from leafbench.encoders import Role
+from leafbench.hardware import resolve_dtype
 from leafbench.progress import progress_bar, stderr
 
 MEGA_BATCHES = 32  # length bucketing window: sort this many batches' worth of texts by length, then cut
@@ -100,6 +101,7 @@ class LeafTrainer:
                  val_targets: np.ndarray, prompts: dict[str, str], cfg: DistillTraining, folder: Path,
                  device: str, curve: CurveFn | None = None, on_step: StepHook | None = None):
         self.model, self.cfg, self.folder, self.device = model, cfg, Path(folder), device
+        self.bf16 = resolve_dtype("auto" if cfg.bf16 == "auto" else "bf16" if cfg.bf16 else "fp32", device) == "bf16"
         self.train_texts, self.validation = train, validation
         self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self.val_targets = val_targets
@@ -157,12 +159,12 @@ class LeafTrainer:
     # ---------------------------------------------------------------------------------------------- metrics
 
     def encode(self, texts: list[str], role: Role) -> np.ndarray:
-        return embed(self.model, texts, [role] * len(texts), self.prompts, self.cfg.batch_size, self.cfg.bf16)
+        return embed(self.model, texts, [role] * len(texts), self.prompts, self.cfg.batch_size, self.bf16)
 
     def validate(self, epoch: float) -> dict[str, Any]:
         """Held-out MSE and mean cosine to the teacher (+ the learning-curve tasks); appended to the history."""
         emb = embed(self.model, [t.text for t in self.validation], [t.role for t in self.validation],
-                    self.prompts, self.cfg.batch_size, self.cfg.bf16)
+                    self.prompts, self.cfg.batch_size, self.bf16)
         tgt = self.val_targets
         cos = np.sum(emb * tgt, axis=1) / (np.linalg.norm(emb, axis=1) * np.linalg.norm(tgt, axis=1) + 1e-12)
         roles = np.array([t.role for t in self.validation])
@@ -189,7 +191,7 @@ class LeafTrainer:
         role = items[0].role
         features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
         features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-        with autocast(self.device, self.cfg.bf16):
+        with autocast(self.device, self.bf16):
             out = self.model(features)["sentence_embedding"]
         loss = torch.nn.functional.mse_loss(out.float(), self.targets[batch].to(self.device))
         (loss * scale).backward()

@@ -553,7 +553,8 @@ class MtebGrid:
 
     def _model_record(self, name: str) -> dict[str, Any]:
         enc = self.service.encoder(name)
-        return {"name": name, **self.suite.models[name].model_dump(), "fingerprint": enc.fingerprint,
+        return {"name": name, **self.suite.models[name].model_dump(), "dtype": enc.dtype,
+                "fingerprint": enc.fingerprint,
                 "prompts": {"query": enc.prompt("query"), "document": enc.prompt("document")}}
 
     # -------------------------------------------------------------------------------- naming

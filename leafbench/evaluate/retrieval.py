@@ -167,15 +167,18 @@ class RetrievalGrid:
             "timings": {"search_s": round(search_s, 4), "metrics_s": round(time.perf_counter() - t0 - search_s, 4)},
         }
 
+    def _model_record(self, name: str, fingerprint: str) -> dict[str, Any]:
+        """The suite's settings of a model, with the dtype it ran in (`auto` resolved) and its weights' hash."""
+        return {"name": name, **self.suite.models[name].model_dump(), "dtype": self.service.encoder(name).dtype,
+                "fingerprint": fingerprint}
+
     def _provenance(self, task: TaskSpec, config: str, chash: str, full_dim: int,
                     fingerprints: dict[str, str], data: RetrievalData) -> dict[str, Any]:
         cfg = self.suite.configs[config]
         return {
             "suite": self.suite.name, "cell_hash": chash, "full_dim": full_dim, "mode": cfg.mode,
-            "query_model": {"name": cfg.query_model, **self.suite.models[cfg.query_model].model_dump(),
-                            "fingerprint": fingerprints["query"]},
-            "document_model": {"name": cfg.document_model, **self.suite.models[cfg.document_model].model_dump(),
-                               "fingerprint": fingerprints["document"]},
+            "query_model": self._model_record(cfg.query_model, fingerprints["query"]),
+            "document_model": self._model_record(cfg.document_model, fingerprints["document"]),
             "task_spec": task.model_dump(exclude_none=True),
             "task_size": {"docs": len(data.corpus), "queries": len(data.queries),
                           "qrels": sum(len(v) for v in data.qrels.values())},

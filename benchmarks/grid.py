@@ -71,7 +71,7 @@ def main() -> None:
 
         suite = parse_suite({
             "name": "bench-grid", "output": str(Path(tmp) / "results"), "device": "cpu",
-            "models": {"m": {"id": args.model, "max_seq_length": args.max_seq_length, "dtype": "bf16"}},
+            "models": {"m": {"id": args.model, "max_seq_length": args.max_seq_length, "dtype": "auto"}},
             "configs": {"m": {"standard": "m"}},
             "tasks": [{"packaged": args.task, "max_docs": args.docs, "max_queries": args.queries}],
             "dims": ["full", 256, 128, 64], "precisions": ["float32", "int8", "int8-affine", "binary"],

@@ -1,4 +1,4 @@
-"""Encoder: role prompts, fingerprints, bf16 closeness, unknown models."""
+"""Encoder: role prompts, fingerprints, bf16 closeness, auto dtype, unknown models."""
 
 from pathlib import Path
 
@@ -34,6 +34,18 @@ def test_bf16_close_to_fp32(tiny_model: Path) -> None:
     bf16 = Encoder("m", ModelSpec(id=str(tiny_model), dtype="bf16"), "cpu").encode(texts, "document")
     cos = (fp32 * bf16).sum(1) / np.linalg.norm(fp32, axis=1) / np.linalg.norm(bf16, axis=1)
     assert bf16.dtype == np.float32 and cos.min() > 0.99
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_dtype_is_bf16_only_where_native(tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+                                              native: bool) -> None:
+    import leafbench.hardware
+
+    monkeypatch.setattr(leafbench.hardware, "native_bf16", lambda device: native)
+    enc = Encoder("m", ModelSpec(id=str(tiny_model), dtype="auto"), "cpu")
+    expected = "bf16" if native else "fp32"
+    assert enc.dtype == expected and enc.cache_namespace("query")["dtype"] == expected  # shares the explicit cache
+    assert leafbench.hardware.resolve_dtype("fp32", "cpu") == "fp32"
 
 
 def test_unknown_model_is_one_line(tmp_path: Path) -> None:

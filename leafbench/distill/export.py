@@ -104,8 +104,10 @@ def model_card(rec: dict[str, Any], variant: str, name: str, evaluation: list[di
         f"{'bf16 autocast' if tr['bf16'] else 'fp32'} |",
         f"| training time | {tr['train_seconds']:.0f} s ({tr['samples_per_second']:.1f} samples/s on {tr['device']}) |",
         "", "## Data", "",
-        "| source | texts read | used (before passage split) | extra passages |", "|---|---:|---:|---:|",
-        *(f"| {s['source']} | {s['read']} | {s['used']} | {s['extra_passages']} |" for s in data["sources"]),
+        "| source | texts read | used (before passage split) | extra passages | sentences as pseudo-queries |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {s['source']} | {s['read']} | {s['used']} | {s['extra_passages']} | {s.get('sentences', 0)} |"
+          for s in data["sources"]),
         "",
         f"Removed: {data['dropped_duplicates']} duplicates, {data['dropped_short']} too-short documents, and "
         f"{data['dropped_eval_queries']} texts equal to an evaluation query. "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fixtures.report_results import make_results
+from fixtures.report_results import make_results, write_distill
 from leafbench.report import build_report, load_results
 from leafbench.report.figures import COLUMN_WIDTH_IN, TEACHER_COLOUR, colours, write_figures
 from leafbench.report.tables import SignificanceOptions
@@ -27,6 +27,14 @@ def test_figures_written_at_column_width(tmp_path: Path) -> None:
         assert 0.8 * COLUMN_WIDTH_IN * 300 < width <= 1.02 * COLUMN_WIDTH_IN * 300 and height > 300, f.name
         assert f.pdf.read_bytes()[:5] == b"%PDF-" and f.pdf.stat().st_size > 5000
         assert f.caption
+
+
+def test_learning_curve_from_a_distill_record(tmp_path: Path) -> None:
+    folder = make_results(tmp_path / "results")
+    write_distill(folder)
+    figures = write_figures(load_results([folder]), tmp_path / "figures")
+    curve = next(f for f in figures if f.name == "learning_curve")
+    assert curve.png.stat().st_size > 10_000 and "40.0 samples/s" in curve.caption
 
 
 def test_colours_fixed_per_config(tmp_path: Path) -> None:

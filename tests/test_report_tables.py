@@ -162,3 +162,20 @@ def test_throughput_table_joins_models_to_configs(results: Path) -> None:
     assert (got["leaf-asym"]["docs/s"], got["leaf-asym"]["queries/s"], got["leaf-asym"]["p50"]) == (10.0, 400.0, 4.0)
     assert (got["leaf-asym"]["docs x"], got["leaf-asym"]["queries x"]) == (1.0, 400 / 60)
     assert got["leaf-asym"]["Device"] == "Test CPU" and got["leaf-asym"]["Backend"] == "torch fp32"
+
+
+def test_distill_table_shows_both_stages_against_the_teacher(results: Path, tmp_path: Path) -> None:
+    from fixtures.report_results import write_distill
+    from leafbench.report.distill import distill_table
+
+    write_distill(results)
+    table = distill_table(load_results([results]))
+    assert table.columns[7:9] == ["alpha asym NDCG@10", "beta asym NDCG@10"]
+    proj, final = ([c.value for c in row] for row in table.rows)
+    assert proj[1:5] == ["projection only", 0, 0, 0.70] and proj[9] is None  # no throughput before training
+    assert final[1:5] == ["fine-tuned", 100, 3200, 0.85] and final[9:11] == [40.0, 80.0 / 60]
+    assert table.rows[1][7].rel == pytest.approx(100 * 0.825 / 0.916667) and table.rows[1][8].rel == pytest.approx(95)
+    report = build_report([results], tmp_path / "report", opts=OPTS)
+    assert (tmp_path / "report" / "tables" / "distill.tex").is_file() and "Distillation" in \
+        (tmp_path / "report" / "tables.md").read_text()
+    assert "learning_curve" in [f.name for f in report.figures]

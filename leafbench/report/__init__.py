@@ -6,10 +6,10 @@ leaderboard JSON in MTEB's layout.
 
 Layout of a report folder:
     tables.md                the main tables in Markdown (paste into a README or paper draft)
-    tables/<name>.md|tex|csv table1, mrl, mteb, mteb_mrl, throughput, alignment, significance (as the results
-                             support: a table whose data the run did not produce is left out)
+    tables/<name>.md|tex|csv table1, mrl, mteb, mteb_mrl, throughput, alignment, distill, significance (as the
+                             results support: a table whose data the run did not produce is left out)
     cells.csv                every cell, every metric, long format
-    figures/<name>.png|pdf   score_vs_dim, per_task, quantization_loss, quality_vs_throughput
+    figures/<name>.png|pdf   score_vs_dim, per_task, quantization_loss, quality_vs_throughput, learning_curve
     index.html               all of it on one self-contained page
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leafbench.report.data import ResultSet, load_results
+from leafbench.report.distill import distill_table
 from leafbench.report.render import Table
 from leafbench.report.tables import SignificanceOptions, alignment_table, cells_csv, mrl_table, mteb_mrl_table, \
     mteb_table, significance_families, significance_table, table1
@@ -56,7 +57,7 @@ def build_tables(rs: ResultSet, out: Path, opts: SignificanceOptions = Significa
     families = significance_families(rs, opts)
     retrieval = [table1(rs, families, opts), mrl_table(rs)] if rs.cells else []
     made = [*retrieval, mteb_table(rs), mteb_mrl_table(rs), throughput_table(rs), alignment_table(rs),
-            significance_table(families, opts)]
+            distill_table(rs), significance_table(families, opts)]
     tables = [t for t in made if t is not None and t.rows]
     for t in tables:
         _write_text(out / "tables" / f"{t.name}.md", t.to_markdown())

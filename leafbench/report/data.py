@@ -21,6 +21,7 @@ from leafbench.results import RETRIEVAL_SCHEMA, iter_records
 
 THROUGHPUT_SCHEMA = "leafbench.throughput/1"
 MTEB_SCHEMA = "leafbench.mteb/1"  # one record per MTEB-stage cell (leafbench.evaluate.mteb), beside MTEB's own files
+DISTILL_SCHEMA = "leafbench.distill/1"  # one record per finished distill run (leafbench.distill.stage)
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
 
@@ -63,6 +64,7 @@ class ResultSet:
     throughput: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     mteb: dict[CellKey, dict[str, Any]] = field(default_factory=dict)  # MTEB-stage cells, keyed like `cells`
+    distill: list[dict[str, Any]] = field(default_factory=list)  # finished distill runs (learning curves)
 
     def cell(self, task: str, config: str, dim: int, precision: str) -> dict[str, Any] | None:
         return self.cells.get((task, config, dim, precision))
@@ -112,6 +114,10 @@ def _valid(rec: dict[str, Any]) -> bool:
 
 def _valid_mteb(rec: dict[str, Any]) -> bool:
     return all(k in rec for k in ("task", "task_type", "config", "dim", "precision", "main_score"))
+
+
+def _valid_distill(rec: dict[str, Any]) -> bool:
+    return all(k in rec for k in ("training", "projection_only", "final", "history"))
 
 
 def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -204,6 +210,7 @@ def load_results(folders: list[str | Path], teacher: str | None = None) -> Resul
     raw = [r for r in _read_all(paths, RETRIEVAL_SCHEMA) if _valid(r)]
     mteb_raw = [r for r in _read_all(paths, MTEB_SCHEMA) if _valid_mteb(r)]
     throughput = _read_all(paths, THROUGHPUT_SCHEMA)
+    distill = [r for r in _read_all(paths, DISTILL_SCHEMA) if _valid_distill(r)]
     if not raw and not mteb_raw:
         where = ", ".join(map(str, paths))
         found = f"only {len(throughput)} throughput record(s), which rate models, not configs; " if throughput else ""
@@ -227,4 +234,4 @@ def load_results(folders: list[str | Path], teacher: str | None = None) -> Resul
     suites = sorted({r.get("suite") or "?" for r in raw + mteb_raw})
     return ResultSet(sources=paths, cells=cells, configs={c: infos[c] for c in order}, tasks=tasks,
                      precisions=precisions, teacher=teacher_label, teacher_reason=reason, suites=suites,
-                     throughput=throughput, notes=notes, mteb=mteb_cells)
+                     throughput=throughput, notes=notes, mteb=mteb_cells, distill=distill)

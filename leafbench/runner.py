@@ -10,7 +10,7 @@ from typing import Any
 from leafbench.config import Suite
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
-from leafbench.evaluate.retrieval import RetrievalGrid
+from leafbench.evaluate.retrieval import RetrievalGrid, check_config_dims
 from leafbench.progress import stderr
 
 
@@ -46,6 +46,8 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) 
                             f"(tasks: {', '.join(sorted(known)) or 'none'})")
         tasks = [t for t in tasks if t.task_name in only]
     outcome = RunOutcome(results_dir=suite.results_dir)
+    if tasks:
+        check_config_dims(suite, service)
     if suite.distill is not None:  # first stage: the grid then evaluates the students it exports
         from leafbench.distill.stage import run_distill
 

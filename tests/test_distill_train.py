@@ -205,3 +205,18 @@ def test_changed_evaluation_queries_make_a_finished_run_retrain(trained: dict, w
     monkeypatch.setattr(stage, "_eval_queries", lambda suite: ["a brand new evaluation query"])
     with pytest.raises(Retrains):
         _run(world["root"] / "plain" / "suite.yaml")
+
+
+def test_a_dims_mistake_fails_before_the_distill_stage(world, tmp_path: Path) -> None:
+    """The 64-d student init cannot take dim 96; the 128-d distilled leaf can: caught before any training."""
+    from leafbench.errors import UserError
+    from leafbench.runner import run_suite
+
+    path = write_suite(world, tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["configs"]["student"] = {"standard": "student"}
+    raw["dims"] = ["full", 96]
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match=r"^dims: 96 is larger than the 64-d embeddings of config 'student'"):
+        run_suite(load_suite(path))
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("distill.json"))

@@ -50,6 +50,30 @@ def _resolve_dims(suite: Suite, config: str, full_dim: int) -> list[int]:
     return dims
 
 
+def _check_pair(config: str, query_model: str, query_dim: int, document_model: str, document_dim: int) -> None:
+    if query_dim != document_dim:
+        raise UserError(f"configs.{config}: query model '{query_model}' gives {query_dim}-d embeddings "
+                        f"but document model '{document_model}' gives {document_dim}-d; asymmetric "
+                        f"retrieval needs a student aligned to the teacher's space (see `leafbench distill`)")
+
+
+def check_config_dims(suite: Suite, service: EmbeddingService) -> None:
+    """Every config's dims against its models' embedding size, before any long stage runs: a dims typo must not
+    surface after an hour of distillation. Distilled students, not made yet, live in the teacher's space."""
+    spec = suite.distill
+    produced = set(spec.output_names()) if spec else set()
+    teacher_dim = service.encoder(spec.teacher).dim if spec and spec.teacher else None
+
+    def dim(model: str) -> int | None:
+        return teacher_dim if model in produced else service.encoder(model).dim
+
+    for name, cfg in suite.configs.items():
+        q, d = dim(cfg.query_model), dim(cfg.document_model)
+        if q is not None and d is not None:
+            _check_pair(name, cfg.query_model, q, cfg.document_model, d)
+            _resolve_dims(suite, name, d)
+
+
 def _cell_hash(suite: Suite, task: TaskSpec, config: str) -> str:
     """Everything that determines a config's scores on a task except dim/precision (those are in the path)."""
     cfg = suite.configs[config]
@@ -116,10 +140,7 @@ class RetrievalGrid:
         d_emb = self.service.embed(cfg.document_model, "document", dtexts)
         teacher_q = (self.service.embed(cfg.document_model, "query", qtexts)
                      if cfg.mode == "asymmetric" else None)
-        if q_emb.shape[1] != d_emb.shape[1]:
-            raise UserError(f"configs.{config}: query model '{cfg.query_model}' gives {q_emb.shape[1]}-d embeddings "
-                            f"but document model '{cfg.document_model}' gives {d_emb.shape[1]}-d; asymmetric "
-                            f"retrieval needs a student aligned to the teacher's space (see `leafbench distill`)")
+        _check_pair(config, cfg.query_model, q_emb.shape[1], cfg.document_model, d_emb.shape[1])
         encode_s = self.service.encode_seconds - e0
         load_s = time.perf_counter() - t0 - encode_s
         full_dim = int(d_emb.shape[1])

@@ -287,7 +287,8 @@ def learning_curves(rs: ResultSet, out: Path) -> list[Figure]:
                     if (t := teacher_score(rs, task)) is not None:
                         ax.axhline(TARGET_SHARE * t, color=colour, linestyle=":", linewidth=0.8)
                         target = f"{TARGET_SHARE:.0%} of teacher"
-                ax.plot([], [], color="#999999", linestyle=":", linewidth=0.8, label=target) if target else None
+                if target:
+                    ax.plot([], [], color="#999999", linestyle=":", linewidth=0.8, label=target)
                 ax.set_xlabel("samples seen")
                 ax.set_ylabel(f"asymmetric {METRIC}")
                 ax.legend(frameon=False)

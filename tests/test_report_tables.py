@@ -170,11 +170,12 @@ def test_distill_table_shows_both_stages_against_the_teacher(results: Path, tmp_
 
     write_distill(results)
     table = distill_table(load_results([results]))
-    assert table.columns[7:9] == ["alpha asym NDCG@10", "beta asym NDCG@10"]
+    assert table.columns[8:10] == ["alpha asym NDCG@10", "beta asym NDCG@10"]
     proj, final = ([c.value for c in row] for row in table.rows)
-    assert proj[1:5] == ["projection only", 0, 0, 0.70] and proj[9] is None  # no throughput before training
-    assert final[1:5] == ["fine-tuned", 100, 3200, 0.85] and final[9:11] == [40.0, 80.0 / 60]
-    assert table.rows[1][7].rel == pytest.approx(100 * 0.825 / 0.916667) and table.rows[1][8].rel == pytest.approx(95)
+    assert proj[1:6] == ["projection only", "cpu fp32, max_seq_length 128", 0, 0, 0.70] and proj[10] is None
+    assert final[1:6] == ["fine-tuned", "cpu fp32, max_seq_length 128", 100, 3200, 0.85]
+    assert final[10:12] == [40.0, 80.0 / 60]  # samples/s and minutes: only for the trained row
+    assert table.rows[1][8].rel == pytest.approx(100 * 0.825 / 0.916667) and table.rows[1][9].rel == pytest.approx(95)
     report = build_report([results], tmp_path / "report", opts=OPTS)
     assert (tmp_path / "report" / "tables" / "distill.tex").is_file() and "Distillation" in \
         (tmp_path / "report" / "tables.md").read_text()

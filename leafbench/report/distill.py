@@ -39,18 +39,19 @@ def distill_table(rs: ResultSet) -> Table | None:
                                  ("fine-tuned", rec["final"], True)):
             curve = ev.get("curve") or {}
             rows.append([
-                Cell(rec.get("suite") or "?"), Cell(label), Cell(int(ev["step"])), Cell(int(ev["samples_seen"])),
+                Cell(rec.get("suite") or "?"), Cell(label),
+                Cell(f"{tr['device']} {'bf16' if tr['bf16'] else 'fp32'}, max_seq_length {tr['max_seq_length']}"),
+                Cell(int(ev["step"])), Cell(int(ev["samples_seen"])),
                 Cell(ev["val_cosine"]), Cell(ev.get("val_cosine_queries")), Cell(ev.get("val_cosine_documents")),
                 *(Cell(curve.get(t), rel=100 * curve[t] / teacher[t] if curve.get(t) is not None and teacher[t]
                        else None) for t in tasks),
                 Cell(tr["samples_per_second"] if timed else None, digits=1),
-                Cell(tr["train_seconds"] / 60 if timed else None, digits=1),
-                Cell(f"{tr['device']} {'bf16' if tr['bf16'] else 'fp32'}, max_seq_length {tr['max_seq_length']}")])
+                Cell(tr["train_seconds"] / 60 if timed else None, digits=1)])
     caption = ("Held-out cosine to the teacher (all held-out texts, and queries and documents apart) and asymmetric "
                "NDCG@10 (the student's queries against the teacher's documents, float32, full dim; in parentheses: % "
                "of the teacher's own score on the task) before training (ridge projection only) and after. "
                "Training throughput is optimizer samples per second of training time (validation excluded).")
     return Table("distill", "Distillation", caption,
-                 ["Suite", "Student", "Steps", "Samples seen", "held-out cosine", "queries", "documents",
-                  *(f"{t} asym NDCG@10" for t in tasks), "samples/s", "train (min)", "setup"],
-                 rows, sections, numeric_from=2)
+                 ["Suite", "Student", "Setup", "Steps", "Samples seen", "held-out cosine", "queries", "documents",
+                  *(f"{t} asym NDCG@10" for t in tasks), "samples/s", "train (min)"],
+                 rows, sections, numeric_from=3)

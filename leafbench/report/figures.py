@@ -283,7 +283,7 @@ def learning_curves(rs: ResultSet, out: Path) -> list[Figure]:
                 for i, task in enumerate(tasks):
                     colour = PALETTE[(i + 2) % len(PALETTE)]
                     pts = [(s, ev["curve"][task]) for s, ev in zip(seen, history) if task in (ev.get("curve") or {})]
-                    ax.plot(*zip(*pts), color=colour, marker="o", label=_wrap(task, 24))
+                    ax.plot(*zip(*pts), color=colour, marker="o", label=_wrap(task, 14))
                     if (t := teacher_score(rs, task)) is not None:
                         ax.axhline(TARGET_SHARE * t, color=colour, linestyle=":", linewidth=0.8)
                         target = f"{TARGET_SHARE:.0%} of teacher"
@@ -291,7 +291,7 @@ def learning_curves(rs: ResultSet, out: Path) -> list[Figure]:
                     ax.plot([], [], color="#999999", linestyle=":", linewidth=0.8, label=target)
                 ax.set_xlabel("samples seen")
                 ax.set_ylabel(f"asymmetric {METRIC}")
-                ax.legend(frameon=False)
+                ax.legend(frameon=False, loc="center right", handlelength=1.5)
             fig.tight_layout(pad=0.3)
         tr = rec["training"]
         name = "learning_curve" if len(rs.distill) == 1 else f"learning_curve-{rec.get('suite') or '?'}"

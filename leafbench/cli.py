@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.report.commands import add_report_commands
 
     add_report_commands(sub)  # report, figures, export
+    from leafbench.store.commands import add_cache_commands
+
+    add_cache_commands(sub)  # cache verify, cache gc
     return parser
 
 

@@ -50,12 +50,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(distill_table(outcome.distill))
     if outcome.records:
         out.print(grid_table(outcome.records))
-    if outcome.throughput is not None and outcome.throughput.records:
-        from leafbench.throughput import load_note, throughput_table
+    if outcome.throughput is not None:
+        from leafbench.report.throughput_cli import print_throughput
 
-        out.print(throughput_table(outcome.throughput))
-        if load_note(outcome.throughput):
-            out.print(load_note(outcome.throughput))
+        print_throughput(outcome.throughput, out)
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
     if outcome.records or outcome.mteb_records:  # last stage: reports/<suite>/ (tables, figures, HTML) beside results
@@ -66,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
-    from leafbench.throughput import throughput_command
+    from leafbench.report.throughput_cli import throughput_command
 
     return throughput_command(args, out)
 

@@ -31,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.print(f"{args.suite}: ok: suite '{suite.name}', {len(suite.models)} models, {len(suite.configs)} configs, "
               f"{len(suite.tasks)} retrieval tasks, {cells} grid cells -> {suite.results_dir}")
     if suite.mteb is not None:  # resolves the names: a misspelt MTEB task or benchmark fails here, with mteb's hint
-        from leafbench.evaluate.mteb import resolve_tasks
+        from leafbench.evaluate.mteb.tasks import resolve_tasks
 
         out.print(f"  mteb: {len(resolve_tasks(suite.mteb.tasks, suite.mteb.benchmarks))} tasks")
     return 0
@@ -89,7 +89,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_mteb_tasks(args: argparse.Namespace) -> int:
-    from leafbench.evaluate.mteb import task_rows
+    from leafbench.evaluate.mteb.tasks import task_rows
 
     rows = task_rows(args.benchmark)
     keys = ("name", "type", "main_score")

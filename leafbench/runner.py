@@ -31,7 +31,7 @@ class RunOutcome:
 def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) -> RunOutcome:
     """Run the suite's retrieval grid; `only` restricts it to the named tasks."""
     start = time.perf_counter()
-    service = EmbeddingService(suite.models, device=suite.device)
+    service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
     mteb_grid = None
     if suite.mteb is not None:  # resolved up front: a misspelt MTEB task fails before any encoding
         from leafbench.evaluate.mteb import MtebGrid

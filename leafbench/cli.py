@@ -43,6 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from leafbench.summary import grid_table
 
     suite = load_suite(args.suite, _suite_overrides(args))
+    if args.ray:
+        suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
     outcome = run_suite(suite, force=args.force, only=args.only)
     if outcome.distill is not None:
         from leafbench.distill.stage import distill_table
@@ -118,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite_args(p)
     p.add_argument("--only", action="append", metavar="TASK", help="run only this task (repeatable)")
     p.add_argument("--force", action="store_true", help="recompute finished cells (embeddings stay cached)")
+    p.add_argument("--ray", metavar="ADDRESS", help="encode on a Ray cluster (auto, ray://HOST:10001, or local); "
+                                                    "overrides the suite's executor kind and address")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a suite file without running it")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leafbench.distill.spec import DistillSpec
 from leafbench.errors import UserError
+from leafbench.executors.spec import ExecutorSpec
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]
 Dim = Union[int, Literal["full"]]
@@ -191,6 +192,7 @@ class Suite(_Strict):
     throughput: ThroughputSpec | None = None  # speed stage after evaluation (leafbench.throughput)
     mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
     distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)  # where missing embeddings are encoded (Ray)
 
     @field_validator("name")
     @classmethod

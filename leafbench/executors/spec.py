@@ -30,3 +30,7 @@ class ExecutorSpec(BaseModel):
             extra = ", ".join(sorted(self.model_fields_set - {"kind"}))
             raise ValueError(f"{extra}: only used with 'kind: ray'")
         return self
+
+    def on_ray(self, address: str) -> "ExecutorSpec":
+        """This section with `kind: ray` at `address` (the `--ray ADDRESS` flag); other fields kept."""
+        return ExecutorSpec(**{**self.model_dump(), "kind": "ray", "address": address})

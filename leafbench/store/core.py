@@ -10,6 +10,7 @@ moved to `quarantine/` with one warning line and its rows simply count as missin
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -46,6 +47,21 @@ def namespace_id(namespace: dict[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
+@functools.cache
+def _allow_many_open_shards() -> None:
+    """Each memory-mapped shard holds a file descriptor; a BEIR corpus is hundreds of shards per namespace, past
+    the common soft limit of 1024. Raise the soft limit to the hard one (as Ray and most servers do)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, ValueError, OSError):  # not POSIX, or not allowed: the default limit stays
+        pass
+
+
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr, flush=True)
 
@@ -76,6 +92,7 @@ class EmbeddingStore:
         self.shard_seconds = shard_seconds
         self.warn = warn
         self._spaces: dict[str, _Namespace] = {}
+        _allow_many_open_shards()
         self.encoded_texts = 0  # texts actually encoded for this store (tests and the CLI report it)
 
     # ------------------------------------------------------------------------------------------------ reading

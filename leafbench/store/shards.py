@@ -12,6 +12,7 @@ hash) still read: their cheap check is the header and size.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -163,8 +164,7 @@ def check_cheap(files: ShardFiles) -> tuple[dict, np.ndarray]:
     keys_blob = files.keys.read_bytes()
     if hashlib.sha256(keys_blob).hexdigest() != manifest.get("keys_sha256"):
         raise BadShard(f"{files.keys.name}: checksum mismatch")
-    keys = np.load(files.keys)
-    return manifest, keys
+    return manifest, np.load(io.BytesIO(keys_blob))
 
 
 def check_full(files: ShardFiles) -> dict:

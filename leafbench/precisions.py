@@ -118,6 +118,10 @@ class SymmetricInt8(Precision):
         assert scale is not None
         return quantize_int8(queries, params).astype(np.float32) * (scale * scale)
 
+    def code_values(self, codes: np.ndarray, params: Int8Calibration) -> np.ndarray:
+        """The numbers the codes stand for in the score: score(q, d) = values(q codes) . values(d codes)."""
+        return dequantize_int8(codes, params)
+
     def mteb_vectors(self, x: np.ndarray, params: Int8Calibration) -> np.ndarray:
         return dequantize_int8(quantize_int8(x, params), params)
 
@@ -150,6 +154,10 @@ class AffineInt8(Precision):
         # |code| <= 128, so |dot| <= 128 * 128 * dim: exact in float32 up to 1024 dims, else ranked in float64
         # (TopK scores are float32, so past 1024 dims the reported scores, not the ranking, are rounded)
         return np.float64 if 128 * 128 * dim > _EXACT_FLOAT32_INT else np.float32
+
+    def code_values(self, codes: np.ndarray, params: Int8Calibration) -> np.ndarray:
+        """The numbers the codes stand for in the score: the raw codes (the offsets do not cancel)."""
+        return codes.astype(np.float32)
 
     def mteb_vectors(self, x: np.ndarray, params: Int8Calibration) -> np.ndarray:
         return quantize_int8(x, params).astype(np.float32)

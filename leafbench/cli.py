@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.report.commands import add_report_commands
 
     add_report_commands(sub)  # report, figures, export
+    from leafbench.report.deploy_cli import add_deploy_command
+
+    add_deploy_command(sub)
     return parser
 
 

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.store.commands import add_cache_commands
 
     add_cache_commands(sub)  # cache verify, cache gc
+    from leafbench.report.deploy_cli import add_deploy_command
+
+    add_deploy_command(sub)  # deploy: quality / memory / latency frontier
     return parser
 
 

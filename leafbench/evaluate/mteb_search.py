@@ -7,7 +7,9 @@ stay a memory-mapped row source), and answers with `leafbench.search.retrieve`: 
 calibrated on the corpus, binary), float32 rescoring, FAISS backends and tie rule as the retrieval grid.
 
 The texts are read with mteb's own dataloaders (`create_dataloader`), so they are exactly the texts mteb's
-`SearchEncoderWrapper` would encode. The corpus is laid out in doc-id order, so leafbench's tie rule (higher index
+`SearchEncoderWrapper` would encode. Reranking tasks (mteb passes `top_ranked`) go to `fallback`, a plain mteb
+search model (the MTEB bridge gives `SearchEncoderWrapper(LeafbenchEncoder)`); the corpus is embedded only when
+it is searched, so they cost nothing extra. The corpus is laid out in doc-id order, so leafbench's tie rule (higher index
 first) is doc id descending: what trec_eval does, and what mteb's own heap merge keeps on equal scores.
 """
 
@@ -47,41 +49,52 @@ class LeafbenchSearch:
     """
 
     def __init__(self, embed: EmbedFn, mteb_model_meta: Any, precision: str = "float32", rescore: int = 0,
-                 backend: SearchSpec | None = None, docs_key: str | None = None):
+                 backend: SearchSpec | None = None, docs_key: str | None = None, fallback: Any = None):
         self.embed, self.mteb_model_meta = embed, mteb_model_meta
         self.precision, self.rescore, self.backend, self.docs_key = precision, rescore, backend, docs_key
-        self.doc_ids: list[str] = []
-        self.docs: Rows | None = None
+        self.fallback = fallback
+        self.corpus: Any = None
         self.variant = ""
         self.stats: dict[str, Any] = {}
 
     def index(self, corpus: Any, *, task_metadata: Any, hf_split: str, hf_subset: str,
               encode_kwargs: dict[str, Any], num_proc: int | None = None, **kwargs: Any) -> None:
+        self.corpus = corpus  # embedded in `search`, once it is known not to be a reranking call
+        if self.fallback is not None:
+            self.fallback.index(corpus, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
+                                encode_kwargs=encode_kwargs, num_proc=num_proc, **kwargs)
+
+    def _documents(self, task_metadata: Any, hf_subset: str, encode_kwargs: dict[str, Any],
+                   num_proc: int | None) -> tuple[list[str], Rows]:
+        """The corpus in doc-id order (so the tie rule is doc id descending) and its rows."""
         from mteb.types import PromptType
 
-        ids = [str(i) for i in corpus["id"]]
-        texts = _texts(corpus, task_metadata, PromptType.document, encode_kwargs, num_proc)
-        order = sorted(range(len(ids)), key=ids.__getitem__)  # doc-id order: the tie rule is doc id descending
-        self.doc_ids = [ids[i] for i in order]
-        self.docs = self.embed([texts[i] for i in order], "document", hf_subset)
-        self._subset = hf_subset
+        ids = [str(i) for i in self.corpus["id"]]
+        texts = _texts(self.corpus, task_metadata, PromptType.document, encode_kwargs, num_proc)
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        return [ids[i] for i in order], self.embed([texts[i] for i in order], "document", hf_subset)
 
     def search(self, queries: Any, *, task_metadata: Any, hf_split: str, hf_subset: str, top_k: int,
                encode_kwargs: dict[str, Any], top_ranked: Any = None, num_proc: int | None = None,
                **kwargs: Any) -> dict[str, dict[str, float]]:
         from mteb.types import PromptType
 
-        if self.docs is None:
+        if self.corpus is None:
             raise ValueError("index() must be called before search()")
         if top_ranked is not None:
-            raise ValueError(f"{task_metadata.name}: reranking tasks (top_ranked) are not searched by leafbench; "
-                             f"evaluate them with the encoder (mteb's SearchEncoderWrapper)")
+            if self.fallback is None:
+                raise ValueError(f"{task_metadata.name}: a reranking task (top_ranked) needs a fallback search model")
+            self.corpus = None
+            return self.fallback.search(queries, task_metadata=task_metadata, hf_split=hf_split,
+                                        hf_subset=hf_subset, top_k=top_k, encode_kwargs=encode_kwargs,
+                                        top_ranked=top_ranked, num_proc=num_proc, **kwargs)
+        doc_ids, docs = self._documents(task_metadata, hf_subset, encode_kwargs, num_proc)
         qids = [str(i) for i in queries["id"]]
         q = self.embed(_texts(queries, task_metadata, PromptType.query, encode_kwargs, num_proc), "query", hf_subset)
         q = q if isinstance(q, np.ndarray) else q[0:len(q)]  # queries are few: one array
-        top = retrieve(q, self.docs, self.precision, top_k,
+        top = retrieve(q, docs, self.precision, top_k,
                        rescore=self.rescore, backend=self.backend,
                        docs_key=f"{self.docs_key}:{hf_subset}" if self.docs_key else None)
         self.variant, self.stats = top.variant, top.stats
-        self.docs = None  # as mteb's own wrapper does: the corpus is per (split, subset)
-        return run_from_topk(top, qids, self.doc_ids)
+        self.corpus = None  # as mteb's own wrapper does: the corpus is per (split, subset)
+        return run_from_topk(top, qids, doc_ids)

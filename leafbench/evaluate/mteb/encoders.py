@@ -13,18 +13,12 @@ import numpy as np
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.roles import Role
-from leafbench.transforms import Int8Calibration, dequantize_int8, quantize_int8, truncate
+from leafbench.precisions import PRECISIONS, get
+from leafbench.transforms import Int8Calibration, truncate
 
 DISCOVERY_DIM = 8
-VARIANTS = {
-    "float32": "float32: the model's embeddings at full dim, MRL prefixes renormalised; cosine similarity",
-    "int8": "int8: symmetric per-dim scale (max|x| / 127) calibrated on {source}; dequantized vectors, dot product",
-    "int8-affine": "int8-affine: sentence-transformers quantize_embeddings int8 (per-dim min/max of {source} -> "
-                   "0..255 - 128); raw codes as vectors, dot product",
-    "binary": "binary: sign bits as 0/1 vectors; euclidean similarity (= ranking by -hamming)",
-}
-SIMILARITY = {"float32": "cosine", "int8": "dot", "int8-affine": "dot", "binary": "euclidean"}
-
+VARIANTS = {name: p.mteb_variant for name, p in PRECISIONS.items()}  # from the precision registry
+SIMILARITY = {name: p.mteb_similarity for name, p in PRECISIONS.items()}
 
 
 def texts_of(inputs: Any) -> list[str]:
@@ -126,7 +120,7 @@ class LeafbenchEncoder(_Similarity):
     def __init__(self, service: EmbeddingService, routing: Routing, meta: Any, full_dim: int, dim: int,
                  precision: str, calibration: CalibrationFn | None = None):
         super().__init__(precision)
-        if precision in ("int8", "int8-affine") and calibration is None:
+        if get(precision).family == "int8" and calibration is None:
             raise ValueError(f"precision {precision!r} needs a calibration function")
         self.service, self.routing, self.mteb_model_meta = service, routing, meta
         self.full_dim, self.dim, self.precision = full_dim, dim, precision
@@ -139,13 +133,10 @@ class LeafbenchEncoder(_Similarity):
         return self.transform(emb, hf_subset)
 
     def transform(self, emb: np.ndarray, hf_subset: str) -> np.ndarray:
+        """The precision's `mteb_vectors` of the truncated embeddings (float32 at full dim: the model's own)."""
         if self.precision == "float32":
             return emb if self.dim == self.full_dim else truncate(emb, self.dim)
-        x = truncate(emb, self.dim)
-        if self.precision == "binary":
-            return (x > 0).astype(np.float32)
-        assert self.calibration is not None
-        cal = self.calibration(hf_subset, self.dim, self.precision)
-        codes = quantize_int8(x, cal)
-        return dequantize_int8(codes, cal) if self.precision == "int8" else codes.astype(np.float32)
+        precision = get(self.precision)
+        cal = self.calibration(hf_subset, self.dim, self.precision) if self.calibration is not None else None
+        return precision.mteb_vectors(truncate(emb, self.dim), cal)
 

@@ -3,8 +3,8 @@
     python benchmarks/scale.py [--sizes 100k 300k 1M 3M] [--queries 1000] [--out results/bench/scale.json]
 
 Synthetic clustered 768-d embeddings (2,000 cluster centres + a shared 32-d latent + small isotropic noise,
-L2-normalised: a low intrinsic dimension like real embeddings) are written once as memory-mapped .npy shards (the smaller sizes are
-prefixes of the larger), read through a row source, never loaded whole. Each (size, backend) runs in a fresh
+L2-normalised: a low intrinsic dimension like real embeddings) are written once as memory-mapped .npy shards (the
+smaller sizes are prefixes of the larger), read through a row source, never loaded whole. Each (size, backend) runs in a fresh
 subprocess that reports: search time for the queries (k=10), index build time, the process's own peak anonymous
 memory (RssAnon sampled from /proc/self/status every 20 ms: the memory-mapped embeddings are file pages and do not
 count), and recall@10 against the exact scan of the same precision. Then a growth exponent of search time vs N is
@@ -177,9 +177,11 @@ def worker(folder: Path, n: int, backend: str, n_queries: int) -> dict[str, Any]
             index.spec = SearchSpec(**{**HNSW, "ef_search": ef})
             t = time.perf_counter()
             _, found = index.search(queries, 10)
-            sweep.append({"ef_search": ef, "search_s": round(time.perf_counter() - t, 3), "recall_at_10": recall_of(found)})
+            sweep.append({"ef_search": ef, "search_s": round(time.perf_counter() - t, 3),
+                          "recall_at_10": recall_of(found)})
     recall = recall_of(idx)
-    return {"sweep": sweep, "n": n, "backend": backend, "queries": n_queries, "search_s": round(search_s, 3),
+    return {"sweep": sweep, "n": n, "backend": backend, **({"hnsw": HNSW} if backend == "hnsw" else {}),
+            "queries": n_queries, "search_s": round(search_s, 3),
             "build_s": round(build_s, 3), "index_loaded": bool(getattr(index, "stats", {}).get("index_loaded")),
             "peak_anon_gib": round(mem.peak / 2**30, 3), "baseline_anon_gib": round(mem.baseline / 2**30, 3),
             "recall_at_10": recall, "equal_to_reference": bool(ref is not None and np.array_equal(idx, ref))}
@@ -238,12 +240,15 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None, help="shard folder (default <leafbench cache>/bench/scale)")
     ap.add_argument("--out", type=Path, default=Path("results/bench/scale.json"))
     ap.add_argument("--faiss-max-gib", type=float, default=4.0, help="skip FAISS float indexes larger than this")
+    ap.add_argument("--hnsw-m", type=int, default=HNSW["hnsw_m"], help="HNSW graph degree")
+    ap.add_argument("--hnsw-efc", type=int, default=HNSW["ef_construction"], help="HNSW efConstruction")
     ap.add_argument("--prepare-only", action="store_true", help="write the shards and queries, measure nothing")
     ap.add_argument("--worker", nargs=2, metavar=("N", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     from leafbench.assets import cache_dir
 
     folder = args.data or cache_dir() / "bench" / "scale"
+    HNSW.update(hnsw_m=args.hnsw_m, ef_construction=args.hnsw_efc)
     if args.worker:
         print(json.dumps(worker(folder, int(args.worker[0]), args.worker[1], args.queries)))
         return
@@ -265,7 +270,8 @@ def main() -> None:
             env = {**os.environ, "LEAFBENCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(Path(__file__).parents[1])}
             load = os.getloadavg()[0]
             proc = subprocess.run([sys.executable, __file__, "--worker", str(n), backend, "--queries",
-                                   str(args.queries), "--data", str(folder)], capture_output=True, text=True, env=env)
+                                   str(args.queries), "--data", str(folder), "--hnsw-m", str(args.hnsw_m),
+                                   "--hnsw-efc", str(args.hnsw_efc)], capture_output=True, text=True, env=env)
             if proc.returncode:
                 print(f"{backend} at N={n:,} failed:\n{proc.stderr[-2000:]}", flush=True)
                 continue

@@ -9,8 +9,9 @@ calibrated on the corpus, binary), float32 rescoring, FAISS backends and tie rul
 The texts are read with mteb's own dataloaders (`create_dataloader`), so they are exactly the texts mteb's
 `SearchEncoderWrapper` would encode. Reranking tasks (mteb passes `top_ranked`) go to `fallback`, a plain mteb
 search model (the MTEB bridge gives `SearchEncoderWrapper(LeafbenchEncoder)`); the corpus is embedded only when
-it is searched, so they cost nothing extra. The corpus is laid out in doc-id order, so leafbench's tie rule (higher index
-first) is doc id descending: what trec_eval does, and what mteb's own heap merge keeps on equal scores.
+it is searched, so they cost nothing extra. The corpus is laid out in doc-id order, so leafbench's tie rule
+(higher index first) is doc id descending: what trec_eval does, and what mteb's own heap merge keeps on equal
+scores.
 """
 
 from __future__ import annotations

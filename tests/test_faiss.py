@@ -13,7 +13,6 @@ from leafbench.metrics import evaluate_run, run_from_topk
 from leafbench.search import SearchSpec, build_index, retrieve
 from leafbench.transforms import l2_normalize
 
-pytest.importorskip("faiss")
 
 PRECISIONS = ["float32", "int8", "int8-affine", "binary"]
 ALL_BACKENDS = [SearchSpec(backend="flat"), SearchSpec(backend="hnsw", hnsw_m=16, ef_search=64),

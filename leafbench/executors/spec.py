@@ -26,9 +26,11 @@ class ExecutorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _ray_only_fields(self) -> "ExecutorSpec":
-        if self.kind == "local" and self.model_fields_set - {"kind"}:
-            extra = ", ".join(sorted(self.model_fields_set - {"kind"}))
-            raise ValueError(f"{extra}: only used with 'kind: ray'")
+        # defaults written out (a dumped and re-read suite) are fine; a ray setting on a local executor is a mistake
+        changed = sorted(name for name, field in type(self).model_fields.items()
+                         if name != "kind" and getattr(self, name) != field.default)
+        if self.kind == "local" and changed:
+            raise ValueError(f"{', '.join(changed)}: only used with 'kind: ray'")
         return self
 
     def on_ray(self, address: str) -> "ExecutorSpec":

@@ -191,7 +191,7 @@ class _Runs:
         cells: dict[Path, dict[Path, str]] = {}
         files: dict[Path, set[Path]] = {}
         for folder in folders:
-            for path in [folder / RUN_MANIFEST, *folder.rglob(RUN_MANIFEST)]:
+            for path in folder.rglob(RUN_MANIFEST):
                 manifest = parse_record(read_json(path), RunManifest)
                 if manifest is not None:
                     root = path.parent.resolve()

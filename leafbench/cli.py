@@ -43,6 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from leafbench.summary import grid_table
 
     suite = load_suite(args.suite, _suite_overrides(args))
+    if args.ray:
+        suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
     outcome = run_suite(suite, force=args.force, only=args.only)
     if outcome.distill is not None:
         from leafbench.distill.stage import distill_table
@@ -50,12 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(distill_table(outcome.distill))
     if outcome.records:
         out.print(grid_table(outcome.records))
-    if outcome.throughput is not None and outcome.throughput.records:
-        from leafbench.throughput import load_note, throughput_table
+    if outcome.throughput is not None:
+        from leafbench.report.throughput_cli import print_throughput
 
-        out.print(throughput_table(outcome.throughput))
-        if load_note(outcome.throughput):
-            out.print(load_note(outcome.throughput))
+        print_throughput(outcome.throughput, out)
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
     if outcome.records or outcome.mteb_records:  # last stage: reports/<suite>/ (tables, figures, HTML) beside results
@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
-    from leafbench.throughput import throughput_command
+    from leafbench.report.throughput_cli import throughput_command
 
     return throughput_command(args, out)
 
@@ -120,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite_args(p)
     p.add_argument("--only", action="append", metavar="TASK", help="run only this task (repeatable)")
     p.add_argument("--force", action="store_true", help="recompute finished cells (embeddings stay cached)")
+    p.add_argument("--ray", metavar="ADDRESS", help="encode on a Ray cluster (auto, ray://HOST:10001, or local); "
+                                                    "overrides the suite's executor kind and address")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a suite file without running it")
@@ -147,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.report.commands import add_report_commands
 
     add_report_commands(sub)  # report, figures, export
+    from leafbench.store.commands import add_cache_commands
+
+    add_cache_commands(sub)  # cache verify, cache gc
+    from leafbench.report.deploy_cli import add_deploy_command
+
+    add_deploy_command(sub)  # deploy: quality / memory / latency frontier
     return parser
 
 

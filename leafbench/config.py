@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leafbench.distill.spec import DistillSpec
 from leafbench.errors import UserError
+from leafbench.executors.spec import ExecutorSpec
+from leafbench.search.spec import SearchSpec
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]
 Dim = Union[int, Literal["full"]]
+Search = Union[SearchSpec, dict[Precision, SearchSpec]]  # one backend, or one per precision (others: exact)
 
 
 class _Strict(BaseModel):
@@ -48,6 +51,7 @@ class EvalConfig(_Strict):
     standard: str | None = None
     asymmetric: AsymmetricPair | None = None
     dims: list[Dim] | None = None  # overrides the suite's dims for this config
+    search: Search | None = None  # overrides the suite's search backend for this config
 
     @model_validator(mode="after")
     def _one_mode(self) -> "EvalConfig":
@@ -186,11 +190,20 @@ class Suite(_Strict):
     dims: list[Dim] = Field(default_factory=lambda: ["full"])
     precisions: list[Precision] = Field(default_factory=lambda: ["float32"])
     rescore: int = Field(default=0, ge=0)  # binary/int8: float32 rescoring of this many top candidates (0: none)
+    search: Search | None = None  # search backend (leafbench.search.spec): exact scan unless set
     k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
     ignore_identical_ids: bool = True
     throughput: ThroughputSpec | None = None  # speed stage after evaluation (leafbench.throughput)
     mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
     distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)  # where missing embeddings are encoded (Ray)
+
+    def search_for(self, config: str, precision: str) -> SearchSpec:
+        """The search backend of a config at a precision: the config's `search`, else the suite's, else exact."""
+        chosen = self.configs[config].search if self.configs[config].search is not None else self.search
+        if isinstance(chosen, dict):
+            chosen = chosen.get(precision)  # type: ignore[call-overload]
+        return chosen if chosen is not None else SearchSpec()
 
     @field_validator("name")
     @classmethod

@@ -41,7 +41,7 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) 
 
 def _run(suite: Suite, force: bool, only: list[str] | None) -> RunOutcome:
     start = time.perf_counter()
-    service = EmbeddingService(suite.models, device=suite.device)
+    service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
     mteb_tasks: list[Any] = []
     if suite.mteb is not None:  # resolved up front: a misspelt MTEB task fails before any encoding
         from leafbench.evaluate.mteb.tasks import resolve_tasks

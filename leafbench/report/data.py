@@ -25,8 +25,8 @@ from leafbench.errors import UserError
 from leafbench.records import MTEB_SCHEMA, RETRIEVAL_SCHEMA, RUN_MANIFEST, MtebCell, RetrievalCell, RunManifest, \
     parse_record
 from leafbench.results import iter_records, read_json
+from leafbench.throughput.record import SCHEMA as THROUGHPUT_SCHEMA  # parsed by report.throughput (typed there)
 
-THROUGHPUT_SCHEMA = "leafbench.throughput/1"
 DISTILL_SCHEMA = "leafbench.distill/1"  # one record per finished distill run (leafbench.distill.stage)
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
@@ -191,7 +191,7 @@ class _Runs:
         cells: dict[Path, dict[Path, str]] = {}
         files: dict[Path, set[Path]] = {}
         for folder in folders:
-            for path in [folder / RUN_MANIFEST, *folder.rglob(RUN_MANIFEST)]:
+            for path in folder.rglob(RUN_MANIFEST):
                 manifest = parse_record(read_json(path), RunManifest)
                 if manifest is not None:
                     root = path.parent.resolve()

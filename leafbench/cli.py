@@ -31,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.print(f"{args.suite}: ok: suite '{suite.name}', {len(suite.models)} models, {len(suite.configs)} configs, "
               f"{len(suite.tasks)} retrieval tasks, {cells} grid cells -> {suite.results_dir}")
     if suite.mteb is not None:  # resolves the names: a misspelt MTEB task or benchmark fails here, with mteb's hint
-        from leafbench.evaluate.mteb import resolve_tasks
+        from leafbench.evaluate.mteb.tasks import resolve_tasks
 
         out.print(f"  mteb: {len(resolve_tasks(suite.mteb.tasks, suite.mteb.benchmarks))} tasks")
     return 0
@@ -52,12 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         out.print(distill_table(outcome.distill))
     if outcome.records:
         out.print(grid_table(outcome.records))
-    if outcome.throughput is not None and outcome.throughput.records:
-        from leafbench.throughput import load_note, throughput_table
+    if outcome.throughput is not None:
+        from leafbench.report.throughput_cli import print_throughput
 
-        out.print(throughput_table(outcome.throughput))
-        if load_note(outcome.throughput):
-            out.print(load_note(outcome.throughput))
+        print_throughput(outcome.throughput, out)
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
     if outcome.records or outcome.mteb_records:  # last stage: reports/<suite>/ (tables, figures, HTML) beside results
@@ -68,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_throughput(args: argparse.Namespace) -> int:
-    from leafbench.throughput import throughput_command
+    from leafbench.report.throughput_cli import throughput_command
 
     return throughput_command(args, out)
 
@@ -93,7 +91,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_mteb_tasks(args: argparse.Namespace) -> int:
-    from leafbench.evaluate.mteb import task_rows
+    from leafbench.evaluate.mteb.tasks import task_rows
 
     rows = task_rows(args.benchmark)
     keys = ("name", "type", "main_score")
@@ -154,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.store.commands import add_cache_commands
 
     add_cache_commands(sub)  # cache verify, cache gc
+    from leafbench.report.deploy_cli import add_deploy_command
+
+    add_deploy_command(sub)  # deploy: quality / memory / latency frontier
     return parser
 
 

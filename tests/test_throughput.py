@@ -21,8 +21,12 @@ from leafbench.config import ModelSpec, parse_suite
 from leafbench.encoders import Encoder
 from leafbench.errors import UserError
 from leafbench.hardware import device_info, matmul_peak
-from leafbench.throughput import (RATIOS_SCHEMA, SCHEMA, FlopModel, ThroughputOutcome, padded_tokens, ratios,
-                                  run_throughput, spread, synthetic_texts, throughput_table, token_counts)
+from leafbench.report.throughput_cli import throughput_table
+from leafbench.throughput import (RATIOS_SCHEMA, SCHEMA, FlopModel, ThroughputOutcome, ThroughputRecord, padded_tokens,
+                                  ratios, run_throughput, spread, synthetic_texts, token_counts)
+from leafbench.throughput.onnx import onnx_unavailable
+
+PEAK = "leafbench.throughput.measure.matmul_peak"  # where the stage looks it up
 
 SETTINGS = {"docs": 12, "queries": 8, "synthetic_lengths": [16, 48, 600], "synthetic_texts": 4, "trials": 2,
             "warmup": 1, "latency_queries": 6, "batch_sizes": [4, 8], "threads": 1}
@@ -53,7 +57,7 @@ def measured(models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
     suite = parse_suite(suite_dict(models, beir, root / "out", backends=["torch", "onnx"], devices=["cpu", "cuda"]),
                         Path("tp.yaml"))
     with pytest.MonkeyPatch.context() as mp:  # small matrices: the peak's method, not its cost, is under test
-        mp.setattr("leafbench.throughput.matmul_peak", lambda device, dtype: matmul_peak(device, dtype, (128, 256)))
+        mp.setattr(PEAK, lambda device, dtype: matmul_peak(device, dtype, (128, 256)))
         return suite, run_throughput(suite)
 
 
@@ -63,12 +67,22 @@ def assert_spread(s: dict[str, Any], n: int) -> None:
     assert s["iqr"] == pytest.approx(s["q3"] - s["q1"], rel=1e-3, abs=1e-3)
 
 
+def expected_setups() -> list[tuple[str, str]]:
+    """(backend, device) pairs the module's suite can measure here: torch always, ONNX and CUDA where present."""
+    backends = ["torch"] + (["onnx"] if onnx_unavailable() is None else [])
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    return [(b, d) for d in devices for b in backends]
+
+
 def test_records_have_every_figure(measured: tuple[Any, ThroughputOutcome]) -> None:
     suite, outcome = measured
-    assert outcome.measured == 2 and outcome.reused == 0
-    for rec in outcome.records:
-        path = suite.results_dir / "throughput" / f"{rec['model']['name']}-torch-fp32-cpu.json"
-        assert json.loads(path.read_text())["measure_hash"] == rec["measure_hash"]
+    assert outcome.measured == 2 * len(expected_setups()) and outcome.reused == 0
+    assert sorted((r.backend, r.device) for r in outcome.records) == sorted(expected_setups() * 2)
+    for typed in outcome.records:
+        rec = typed.dump()
+        path = suite.results_dir / "throughput" / f"{rec['model']['name']}-{rec['backend']}-fp32-{rec['device']}.json"
+        on_disk = json.loads(path.read_text())
+        assert on_disk == rec and ThroughputRecord.model_validate(on_disk) == typed
         assert rec["schema"] == SCHEMA and rec["model"]["fingerprint"] and rec["model"]["id"]
         assert rec["n_parameters"] > 0 and rec["embedding_dim"] in (64, 128)
         assert rec["device_info"]["torch_threads"] == 1 and rec["device_info"]["cpu_model"]
@@ -103,11 +117,15 @@ def test_records_have_every_figure(measured: tuple[Any, ThroughputOutcome]) -> N
         assert len(rec["load_average"]["before"]) == 3
 
 
-def test_unavailable_backend_and_device_are_one_line_skips(measured: tuple[Any, ThroughputOutcome],
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unavailable_backend_and_device_are_one_line_skips(measured: tuple[Any, ThroughputOutcome]) -> None:
     _, outcome = measured
-    onnx_installed = not any("backend onnx skipped" in line for line in outcome.skipped)
-    assert onnx_installed or len([r for r in outcome.records if r["backend"] == "onnx"]) == 0
+    reason = onnx_unavailable()  # decided independently of the stage: None when the onnx extra imports
+    onnx_lines = [line for line in outcome.skipped if line.startswith("backend onnx skipped")]
+    onnx_records = [r for r in outcome.records if r.backend == "onnx"]
+    if reason is None:
+        assert onnx_lines == [] and len(onnx_records) == 2 * (1 + torch.cuda.is_available())
+    else:
+        assert onnx_lines == [f"backend onnx skipped: {reason}"] and onnx_records == []
     cuda_lines = [line for line in outcome.skipped if line.startswith("device cuda")]
     assert len(cuda_lines) == (0 if torch.cuda.is_available() else 1)
     assert all("\n" not in line for line in outcome.skipped)
@@ -117,9 +135,10 @@ def test_ratios_against_the_teacher(measured: tuple[Any, ThroughputOutcome]) -> 
     suite, outcome = measured
     saved = json.loads((suite.results_dir / "throughput" / "ratios.json").read_text())
     assert saved["schema"] == RATIOS_SCHEMA and saved["teacher"] == "teacher"
-    (c,) = [c for c in saved["comparisons"] if c["backend"] == "torch"]
-    t, s = (next(r for r in outcome.records if r["model"]["name"] == n and r["backend"] == "torch")
-            for n in ("teacher", "student"))
+    (c,) = [c for c in saved["comparisons"] if c["backend"] == "torch" and c["device"] == "cpu"]
+    typed = {n: next(r for r in outcome.records if r.model.name == n and r.backend == "torch" and r.device == "cpu")
+             for n in ("teacher", "student")}
+    t, s = typed["teacher"].dump(), typed["student"].dump()
     assert c["model"] == "student" and c["params"] == pytest.approx(t["n_parameters"] / s["n_parameters"], rel=1e-3)
     assert c["params"] > 1  # the hidden-128 model is the larger one
     # measured interleaved in one run, so the ratios pair trial by trial
@@ -130,9 +149,10 @@ def test_ratios_against_the_teacher(measured: tuple[Any, ThroughputOutcome]) -> 
         assert r["paired"] and r["low"] == pytest.approx(min(each), abs=2e-3)
         assert r["high"] == pytest.approx(max(each), abs=2e-3)
         assert r["median"] == pytest.approx(s[key]["median"] / t[key]["median"], rel=1e-2)
-    unpaired = ratios([{**t, "run_id": "a"}, {**s, "run_id": "b"}])["comparisons"][0]["docs_per_s"]
-    assert not unpaired["paired"]
-    assert unpaired["low"] == pytest.approx(s["docs_per_s"]["min"] / t["docs_per_s"]["max"], abs=2e-3)
+    unpaired = ratios([typed["teacher"].model_copy(update={"run_id": "a"}),
+                       typed["student"].model_copy(update={"run_id": "b"})]).comparisons[0].docs_per_s
+    assert unpaired is not None and not unpaired.paired
+    assert unpaired.low == pytest.approx(s["docs_per_s"]["min"] / t["docs_per_s"]["max"], abs=2e-3)
     assert c["latency_p50"] == pytest.approx(t["latency_ms"]["p50"] / s["latency_ms"]["p50"], rel=1e-2)
     rendered = throughput_table(outcome)
     assert len(rendered.renderables) == 2  # figures and speed-ups
@@ -142,18 +162,18 @@ def test_rerun_reuses_and_force_remeasures(models: dict[str, Path], measured: tu
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     suite, first = measured
     again = run_throughput(suite)
-    assert again.measured == 0 and again.reused == 2
-    assert [r["created"] for r in again.records] == [r["created"] for r in first.records]
+    assert again.measured == 0 and again.reused == 2 * len(expected_setups())
+    assert [r.created for r in again.records] == [r.created for r in first.records]
     # a changed protocol is a new measurement; --force re-measures only what the suite asks for
     data = suite.model_dump(mode="json")
     data["throughput"].update(trials=1, models=["student"], batch_sizes=[4], synthetic_lengths=[16],
                               latency_queries=2)
     changed = parse_suite(data, Path("tp.yaml"))
-    monkeypatch.setattr("leafbench.throughput.matmul_peak", lambda device, dtype: matmul_peak(device, dtype, (128,)))
+    monkeypatch.setattr(PEAK, lambda device, dtype: matmul_peak(device, dtype, (128,)))
     out = run_throughput(changed)
-    assert out.measured == 1 and out.records[0]["settings"]["trials"] == 1
-    assert out.ratios["comparisons"] == []  # the teacher was not measured in this run
-    assert run_throughput(changed, force=True).measured == 1
+    assert out.measured == len(expected_setups()) and out.records[0].settings["trials"] == 1
+    assert out.ratios is not None and out.ratios.comparisons == []  # the teacher was not measured in this run
+    assert run_throughput(changed, force=True).measured == len(expected_setups())
 
 
 def test_flop_formula_matches_torch_counter_on_linear_layers(models: dict[str, Path]) -> None:
@@ -196,11 +216,12 @@ def test_spread_and_hardware() -> None:
 
 
 def test_ratios_without_teacher_pairing() -> None:
-    rec = {"model": {"name": "a"}, "device": "cpu", "device_name": "x", "backend": "torch", "dtype": "fp32",
+    rec = {"model": {"name": "a", "id": "a"}, "device": "cpu", "device_name": "x", "backend": "torch", "dtype": "fp32",
            "batch_size": 4, "n_parameters": 10}
-    out = ratios([rec, {**rec, "model": {"name": "b"}, "n_parameters": 40}])
-    assert out["teacher"] == "b" and out["comparisons"][0]["params"] == 4.0  # largest model is the teacher
-    assert out["comparisons"][0]["docs_per_s"] is None  # nothing measured, nothing invented
+    out = ratios([ThroughputRecord.model_validate(r) for r in (rec, {**rec, "model": {"name": "b", "id": "b"},
+                                                                      "n_parameters": 40})])
+    assert out.teacher == "b" and out.comparisons[0].params == 4.0  # largest model is the teacher
+    assert out.comparisons[0].docs_per_s is None  # nothing measured, nothing invented
 
 
 def test_suite_validation(models: dict[str, Path], tmp_path: Path) -> None:
@@ -217,7 +238,7 @@ def test_cli_throughput_and_run_stage(models: dict[str, Path], small_beir: Path,
                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from leafbench.cli import main
 
-    monkeypatch.setattr("leafbench.throughput.matmul_peak", lambda device, dtype: matmul_peak(device, dtype, (128,)))
+    monkeypatch.setattr(PEAK, lambda device, dtype: matmul_peak(device, dtype, (128,)))
     monkeypatch.setattr("leafbench.report.commands.report_after_run", lambda *args, **kwargs: None)  # not under test
     suite = tmp_path / "s.yaml"
     data = suite_dict(models, small_beir, tmp_path / "out", synthetic_lengths=[16], batch_sizes=[4])

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from leafbench import __version__
 from leafbench.report.data import ResultSet
+from leafbench.report.deploy import DEPLOY_FIGURES, DEPLOY_TABLE_PREFIX
 from leafbench.report.figures import Figure
 from leafbench.report.render import Table
 from leafbench.results import now
@@ -25,6 +26,7 @@ td.r{text-align:right;font-variant-numeric:tabular-nums}tr.section td{border-top
 figure{display:inline-block;margin:1em 1.5em 1em 0;vertical-align:top;max-width:520px}
 figure img{width:100%}figcaption{font-size:.85em;color:#555}.meta{color:#555;font-size:.9em}
 details{margin:1em 0}summary{cursor:pointer;font-weight:600}
+.scroll{overflow-x:auto;max-width:100%;margin:1em 0}.scroll table{margin:0}
 """
 
 
@@ -33,6 +35,12 @@ def _figure(fig: Figure) -> str:
     return (f'<figure id="{html.escape(fig.name)}"><img alt="{html.escape(fig.caption)}" '
             f'src="data:image/png;base64,{data}"><figcaption>{html.escape(fig.caption)} '
             f"(PDF: figures/{html.escape(fig.pdf.name)})</figcaption></figure>")
+
+
+def _table(t: Table) -> str:
+    """A table in its own horizontally scrolling box: a wide one (throughput, deploy) scrolls inside the page at
+    laptop width instead of running off its right edge."""
+    return f'<div class="scroll">{t.to_html()}</div>'
 
 
 def render_html(rs: ResultSet, tables: Sequence[Table], figures: Sequence[Figure], title: str) -> str:
@@ -47,13 +55,19 @@ def render_html(rs: ResultSet, tables: Sequence[Table], figures: Sequence[Figure
              "".join(f'<p class="meta">{m}</p>' for m in meta)]
     if rs.notes:
         parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in rs.notes) + "</ul>")
-    main = [t for t in tables if t.name != "significance"]
-    parts.append("<h2>Tables</h2>" + "".join(t.to_html() for t in main))
-    if figures:
-        parts.append("<h2>Figures</h2>" + "".join(_figure(f) for f in figures))
+    deploy_tables = [t for t in tables if t.name.startswith(DEPLOY_TABLE_PREFIX)]
+    deploy_figures = [f for f in figures if f.name in DEPLOY_FIGURES]
+    main = [t for t in tables if t.name != "significance" and t not in deploy_tables]
+    parts.append("<h2>Tables</h2>" + "".join(_table(t) for t in main))
+    other = [f for f in figures if f not in deploy_figures]
+    if other:
+        parts.append("<h2>Figures</h2>" + "".join(_figure(f) for f in other))
+    if deploy_tables or deploy_figures:  # which configuration to ship: its own section (leafbench.report.deploy)
+        parts.append("<h2>Deploy</h2>" + "".join(_figure(f) for f in deploy_figures) +
+                     "".join(_table(t) for t in deploy_tables))
     for t in tables:
         if t.name == "significance":
             parts.append(f"<h2>Significance</h2><details><summary>{len(t.rows)} paired tests</summary>"
-                         f"{t.to_html()}</details>")
+                         f"{_table(t)}</details>")
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -9,10 +9,10 @@ Speed-ups compare against the teacher on the same device and backend only: ratio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from leafbench.report.data import ResultSet
 from leafbench.report.render import Cell, Table
+from leafbench.throughput.record import SCHEMA, ThroughputRecord
 
 
 @dataclass(frozen=True)
@@ -27,51 +27,63 @@ class ThroughputRow:
     latency_p95_ms: float | None
 
 
-def _num(rec: dict[str, Any], *keys: str) -> float | None:
-    """A median figure under one of several keys; a {median: ...} summary or a bare number both work."""
-    for key in keys:
-        node: Any = rec
-        for part in key.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node = node.get("median")
-        if isinstance(node, (int, float)):
-            return float(node)
-    return None
+def throughput_records(rs: ResultSet) -> list[ThroughputRecord]:
+    """The result set's throughput records as typed records; one that does not validate is left out with a note
+    (a record of another leafbench version must not become a wrong number in a table)."""
+    out = []
+    for raw in rs.throughput:
+        try:
+            out.append(ThroughputRecord.model_validate(raw))
+        except ValueError as e:
+            note = f"{raw.get('_path', 'a throughput record')}: not a valid {SCHEMA} record, left out " \
+                   f"({str(e).splitlines()[0]})"
+            if note not in rs.notes:
+                rs.notes.append(note)
+    return out
 
 
-def _by_model(rs: ResultSet) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """(model id or fingerprint, device, backend) -> record; the newest wins when a model was measured twice."""
-    out: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for rec in sorted(rs.throughput, key=lambda r: str(r.get("created", ""))):
-        model = rec.get("model") or {}
-        device = str(rec.get("device_name") or rec.get("device") or "?")
-        backend = str(rec.get("backend") or "torch") + (f" {rec['dtype']}" if rec.get("dtype") else "")
-        for ident in (model.get("fingerprint"), model.get("id"), model.get("name")):
+def setup_label(rec: ThroughputRecord) -> tuple[str, str]:
+    """(device name, "backend dtype"): the setups whose speeds compare."""
+    return rec.device_name or rec.device, rec.backend + (f" {rec.dtype}" if rec.dtype else "")
+
+
+def measured_models(rs: ResultSet) -> dict[tuple[str, str, str], ThroughputRecord]:
+    """(model fingerprint, id or name; device; backend) -> record; the newest wins when a model was measured twice."""
+    out: dict[tuple[str, str, str], ThroughputRecord] = {}
+    for rec in sorted(throughput_records(rs), key=lambda r: r.created or ""):
+        device, backend = setup_label(rec)
+        for ident in (rec.model.fingerprint, rec.model.id, rec.model.name):
             if ident:
                 out[(ident, device, backend)] = rec
     return out
 
 
+def config_models(rs: ResultSet, config: str, measured: dict[tuple[str, str, str], ThroughputRecord], device: str,
+                  backend: str) -> tuple[ThroughputRecord | None, ThroughputRecord | None]:
+    """The (query-side, document-side) records of a config on one setup, matched by fingerprint, else by id."""
+    info = rs.configs[config]
+    q = measured.get((info.query_fingerprint or "", device, backend)) or \
+        measured.get((info.query_model, device, backend))
+    d = measured.get((info.document_fingerprint or "", device, backend)) or \
+        measured.get((info.document_model, device, backend))
+    return q, d
+
+
 def throughput_rows(rs: ResultSet) -> list[ThroughputRow]:
     """One row per (config, device, backend) for which both sides' models were measured."""
-    measured = _by_model(rs)
+    measured = measured_models(rs)
     setups = sorted({(d, b) for _, d, b in measured})
     rows = []
-    for c, info in rs.configs.items():
+    for c in rs.configs:
         for device, backend in setups:
-            q = measured.get((info.query_fingerprint or "", device, backend)) or \
-                measured.get((info.query_model, device, backend))
-            d = measured.get((info.document_fingerprint or "", device, backend)) or \
-                measured.get((info.document_model, device, backend))
+            q, d = config_models(rs, c, measured, device, backend)
             if q is None or d is None:
                 continue
-            params = _num(q, "n_parameters", "params", "model.n_parameters")
-            rows.append(ThroughputRow(c, device, backend, int(params) if params else None,
-                                      _num(d, "docs_per_s", "documents.per_s"),
-                                      _num(q, "queries_per_s", "queries.per_s"),
-                                      _num(q, "latency_ms.p50", "latency.p50_ms"),
-                                      _num(q, "latency_ms.p95", "latency.p95_ms")))
+            rows.append(ThroughputRow(c, device, backend, q.n_parameters,
+                                      d.docs_per_s.median if d.docs_per_s else None,
+                                      q.queries_per_s.median if q.queries_per_s else None,
+                                      q.latency_ms.p50 if q.latency_ms else None,
+                                      q.latency_ms.p95 if q.latency_ms else None))
     return rows
 
 

@@ -1,0 +1,188 @@
+"""One deploy `Point` per evaluated (config, dim, precision[, backend]): quality and every cost at N documents.
+
+Quality is the mean nDCG@10 over the result set's tasks (a point missing a task is left out: a partial mean would
+not compare). Costs, each marked measured or projected:
+
+    bytes/doc, RAM, disk   the storage layout (leafbench.deploy.storage) or a built index's measured size; measured
+                           at the evaluated corpus size, projected at any other N (int8 scales amortise over N)
+    query latency          the query model's batch-1 encode p50 (measured by the throughput stage) + one query's
+                           search time at N (leafbench.deploy.projection; measured only at a calibrated size)
+    encoding hours         N / the document model's docs/s (measured rate, projected time), on the device the
+                           throughput stage measured
+    grid search            the grid's own search time per query on each task (measured, batched over the task's
+                           queries, index build included): what the evaluation spent, shown per cell
+
+An asymmetric config pays its query model per query and its document model per document.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from leafbench.deploy.budgets import Answer, Budget, best_under
+from leafbench.deploy.calibration import TIMED_AS, Calibration
+from leafbench.deploy.pareto import frontier
+from leafbench.deploy.projection import SearchCostModel, model_for, models_from
+from leafbench.deploy.storage import footprint
+from leafbench.report.data import ResultSet
+from leafbench.report.throughput import config_models, measured_models
+from leafbench.throughput.record import ThroughputRecord
+
+Source = Literal["measured", "projected"]
+DEFAULT_BYTE_BUDGETS = (32.0, 128.0, 512.0)
+DEFAULT_LATENCY_BUDGETS_MS = (10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Point:
+    config: str
+    dim: int
+    precision: str
+    backend: str
+    quality: float  # mean nDCG@10 over tasks (measured)
+    evaluated_docs: int  # the largest corpus this point was evaluated on
+    rescore: int
+    bytes_per_doc: float
+    bytes_source: Source
+    ram_bytes: float
+    disk_bytes: float
+    encode_p50_ms: float | None  # query model, batch 1 (measured)
+    search_ms: float | None  # one query at N
+    search_source: Source | None
+    docs_per_s: float | None  # document model (measured)
+    encode_hours: float | None  # N documents (projected from docs_per_s)
+    grid_search_ms: dict[str, float] = field(default_factory=dict)  # task -> measured ms/query in the grid
+
+    @property
+    def label(self) -> str:
+        return f"{self.config}/{self.dim}/{self.precision}" + ("" if self.backend == "exact" else f"/{self.backend}")
+
+    @property
+    def latency_ms(self) -> float | None:
+        if self.encode_p50_ms is None or self.search_ms is None:
+            return None
+        return self.encode_p50_ms + self.search_ms
+
+    @property
+    def latency_source(self) -> Source | None:
+        return None if self.latency_ms is None else self.search_source
+
+
+@dataclass
+class DeployAnalysis:
+    n_docs: int
+    n_docs_given: bool  # --docs N, else the largest evaluated corpus
+    points: list[Point]
+    bytes_frontier: list[Point]
+    latency_frontier: list[Point]
+    answers: list[Answer[Point]]
+    cost_models: list[SearchCostModel]
+    throughput_setup: tuple[str, str] | None  # (device name, "backend dtype") the latencies and docs/s come from
+    calibration: Calibration | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _backend(rec: dict[str, Any]) -> str:
+    """The search backend a cell used: its recorded backend identity's name, else the exact scan."""
+    backend = rec.get("backend") or (rec.get("identity") or {}).get("backend")
+    if isinstance(backend, dict):
+        return str(backend.get("name") or backend.get("kind") or "exact")
+    return str(backend or "exact")
+
+
+def _index_bytes_per_doc(recs: list[dict[str, Any]]) -> float | None:
+    """A built index's measured bytes per document (cell `stats.index_bytes` / docs), at the largest corpus."""
+    sized = [(r["task_size"]["docs"], (r.get("stats") or {}).get("index_bytes")) for r in recs
+             if (r.get("task_size") or {}).get("docs")]
+    sized = [(n, b) for n, b in sized if isinstance(b, (int, float)) and b > 0]
+    if not sized:
+        return None
+    n, b = max(sized)
+    return float(b) / n
+
+
+def _grid_ms(rec: dict[str, Any]) -> float | None:
+    search_s = (rec.get("timings") or {}).get("search_s")
+    queries = (rec.get("task_size") or {}).get("queries")
+    return round(1000 * search_s / queries, 4) if search_s is not None and queries else None
+
+
+def _pick_setup(rs: ResultSet, measured: dict[tuple[str, str, str], ThroughputRecord]) -> tuple[str, str] | None:
+    """The (device, backend) with the most measured models, torch before onnx: one machine's speeds, never mixed."""
+    setups = Counter((d, b) for _, d, b in measured)
+    if not setups:
+        return None
+    return max(setups, key=lambda s: (setups[s], s[1].startswith("torch"), s))
+
+
+def largest_corpus(rs: ResultSet) -> int | None:
+    sizes = [(r.get("task_size") or {}).get("docs") for r in rs.cells.values()]
+    return max((int(s) for s in sizes if s), default=None)
+
+
+def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
+                 models: dict[tuple[str, int], SearchCostModel], setup: tuple[str, str] | None, measured: dict[tuple[str, str, str], ThroughputRecord]) -> list[Point]:
+    points = []
+    keys = sorted({(k[1], k[2], k[3]) for k in rs.cells}, key=lambda k: (list(rs.configs).index(k[0]), -k[1], k[2]))
+    for config, dim, precision in keys:
+        quality = rs.mean_score(config, dim, precision)
+        if quality is None:
+            continue
+        recs = [rec for t in rs.tasks if (rec := rs.cell(t, config, dim, precision)) is not None]
+        evaluated = max(int((r.get("task_size") or {}).get("docs") or 0) for r in recs)
+        rescore = max(int(r.get("rescore") or 0) for r in recs)
+        measured_index = _index_bytes_per_doc(recs)
+        fp = footprint(precision, dim, n_docs, rescore, measured_index)
+        q, d = config_models(rs, config, measured, *setup) if setup else (None, None)
+        cost = model_for(models, precision, dim) if _backend(recs[0]) == "exact" else None
+        search_ms, search_source = (cost.ms(n_docs), "projected") if cost else (None, None)
+        timed = TIMED_AS.get(precision, precision)
+        at_n = [t.ms_per_query for t in (calibration.timings if calibration and cost else [])
+                if t.precision == timed and t.dim == dim and t.n_docs == n_docs]
+        if at_n:  # a calibrated size: the timing itself, not the model
+            search_ms, search_source = at_n[0], "measured"
+        docs_per_s = d.docs_per_s.median if d is not None and d.docs_per_s else None
+        points.append(Point(
+            config=config, dim=dim, precision=precision, backend=_backend(recs[0]), quality=quality,
+            evaluated_docs=evaluated, rescore=rescore, bytes_per_doc=fp.per_doc,
+            bytes_source="measured" if n_docs == evaluated else "projected",
+            ram_bytes=fp.ram, disk_bytes=fp.disk,
+            encode_p50_ms=q.latency_ms.p50 if q is not None and q.latency_ms else None,
+            search_ms=search_ms, search_source=search_source, docs_per_s=docs_per_s,
+            encode_hours=n_docs / docs_per_s / 3600 if docs_per_s else None,
+            grid_search_ms={r["task"]: ms for r in recs if (ms := _grid_ms(r)) is not None}))
+    return points
+
+
+def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None = None,
+            budgets: list[Budget] | None = None) -> DeployAnalysis:
+    """Points, both frontiers and the budget answers at `n_docs` (default: the largest evaluated corpus)."""
+    notes: list[str] = []
+    largest = largest_corpus(rs)
+    given = n_docs is not None
+    n = int(n_docs if n_docs is not None else (largest or 1))
+    models = models_from(calibration) if calibration else {}
+    measured = measured_models(rs)
+    setup = _pick_setup(rs, measured)
+    if setup is None:
+        notes.append("no throughput records: query latency and encoding hours need the throughput stage "
+                     "(leafbench throughput SUITE); the latency frontier is empty")
+    if calibration is None:
+        notes.append("no search-cost calibration for this machine: search time at N is unknown")
+    points = build_points(rs, n, calibration, models, setup, measured)
+    if any(p.backend != "exact" for p in points):
+        notes.append("search time at N is projected for the exact scan only; ANN-backend cells show no latency")
+    if budgets is None:
+        budgets = [Budget(max_bytes_per_doc=b) for b in DEFAULT_BYTE_BUDGETS] + \
+                  [Budget(max_latency_ms=ms) for ms in DEFAULT_LATENCY_BUDGETS_MS]
+    answers = [best_under(points, b, lambda p: p.quality, lambda p: p.bytes_per_doc, lambda p: p.latency_ms)
+               for b in budgets]
+    used = {(TIMED_AS.get(p.precision, p.precision), p.dim) for p in points}
+    return DeployAnalysis(
+        n_docs=n, n_docs_given=given, points=points,
+        bytes_frontier=frontier(points, lambda p: p.bytes_per_doc, lambda p: p.quality),
+        latency_frontier=frontier(points, lambda p: p.latency_ms, lambda p: p.quality),
+        answers=answers, cost_models=[m for k, m in sorted(models.items()) if k in used],
+        throughput_setup=setup, calibration=calibration, notes=notes)

@@ -1,0 +1,153 @@
+"""Search-cost calibration: single-query exact scans timed on synthetic embeddings at a few corpus sizes.
+
+The grid's own search times are batched (every query of a task in one call, index build included) and come from
+corpora of a few hundred documents: they say what the grid spent, not what one query costs against a million
+documents. So the deploy step times what a deployment pays per query: one query against an index already built,
+for each precision and dim, at N = 1,000, 2,000 and 6,000 random unit vectors (the scan's cost does not depend
+on the values). `int8-affine` runs the same int8 scan as `int8` (codes times codes, as floats), so it is timed
+once, as `int8`. One BLAS thread: on a shared machine a multi-threaded matrix-vector product waits for its slowest
+thread, and the timings turn into multiples of the scheduler's time slice. The figure kept is the fastest of the
+trials (the cost of the work itself; the median is kept beside it), so the model describes the machine, not its
+load at that moment. A few seconds in all; the record is kept in leafbench's cache and in `<results>/deploy/`, keyed
+by machine and backend, and a later report or `leafbench deploy` on the same machine reuses it (entries for new
+dims are added, not redone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from threadpoolctl import threadpool_limits
+
+from leafbench.results import now, read_json, write_json_atomic
+
+SCHEMA = "leafbench.search-calibration/1"
+SIZES = (1_000, 2_000, 6_000)
+REPEATS = 5  # single-query searches per (precision, dim, N); the fastest is kept
+K = 100
+THREADS = 1
+TIMED_AS = {"float32": "float32", "int8": "int8", "int8-affine": "int8", "binary": "binary"}
+METHOD = (f"fastest of {REPEATS} single-query searches (k={K}) per size after one untimed search, against an "
+          f"already built exact-scan index of N random unit vectors (numpy BLAS, {THREADS} thread)")
+
+
+class Timing(BaseModel):
+    precision: str
+    dim: int
+    n_docs: int
+    ms_per_query: float  # fastest trial
+    median_ms: float | None = None
+    trials_ms: list[float]
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+
+    schema_: Literal["leafbench.search-calibration/1"] = Field(SCHEMA, alias="schema")
+    backend: str = "exact"
+    machine: dict[str, str | int | None]
+    machine_key: str
+    created: str
+    method: str = METHOD
+    load_average: list[float] | None = None
+    timings: list[Timing] = Field(default_factory=list)
+
+    def dump(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def has(self, precision: str, dim: int) -> bool:
+        timed = TIMED_AS.get(precision, precision)
+        return {t.n_docs for t in self.timings if t.precision == timed and t.dim == dim} >= set(SIZES)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str | int | None]:
+    """What a search time depends on besides the index: the CPU, its core count, numpy (its BLAS)."""
+    return {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "numpy": np.__version__, "blas_threads": THREADS}
+
+
+def machine_key(info: dict[str, str | int | None] | None = None) -> str:
+    return hashlib.sha256(repr(sorted((info or machine()).items())).encode()).hexdigest()[:12]
+
+
+def calibration_path(folder: Path, backend: str = "exact") -> Path:
+    return folder / "deploy" / f"search-calibration-{backend}-{machine_key()}.json"
+
+
+def _cache_folder() -> Path:
+    from leafbench.assets import cache_dir
+
+    return cache_dir()
+
+
+def load_calibration(folders: list[Path], backend: str = "exact") -> Calibration | None:
+    """This machine's calibration for `backend` from any of the folders (or their deploy/ subfolder), else from
+    leafbench's cache."""
+    for folder in [*folders, _cache_folder()]:
+        for path in (calibration_path(folder, backend), *sorted(folder.glob(f"*/deploy/search-calibration-"
+                                                                            f"{backend}-{machine_key()}.json"))):
+            raw = read_json(path)
+            if raw and raw.get("schema") == SCHEMA:
+                try:
+                    return Calibration.model_validate(raw)
+                except ValueError:
+                    continue
+    return None
+
+
+def _time_one(precision: str, dim: int, n_docs: int, rng: np.random.Generator) -> Timing:
+    from leafbench.search import build_index
+
+    docs = rng.standard_normal((n_docs, dim), dtype=np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = rng.standard_normal((REPEATS + 1, dim), dtype=np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    index = build_index(docs, precision)
+    trials = []
+    with threadpool_limits(THREADS):
+        index.search(queries[:1], K)  # untimed: first touch of the codes
+        for q in queries[1:]:
+            start = time.perf_counter()
+            index.search(q[None, :], K)
+            trials.append((time.perf_counter() - start) * 1000)
+    return Timing(precision=precision, dim=dim, n_docs=n_docs, ms_per_query=round(min(trials), 4),
+                  median_ms=round(float(np.median(trials)), 4), trials_ms=[round(t, 4) for t in trials])
+
+
+def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact") -> Calibration:
+    """The calibration for every (precision, dim) pair, timing only what the cached record lacks."""
+    if backend != "exact":
+        raise ValueError(f"search-cost calibration times the exact scan only, not backend {backend!r}")
+    existing = load_calibration([folder], backend)
+    info = machine()
+    cal = existing or Calibration(backend=backend, machine=info, machine_key=machine_key(info), created=now())
+    todo = sorted({(TIMED_AS.get(p, p), d) for p, d in pairs if not cal.has(p, d) and p in TIMED_AS})
+    if not todo:
+        return cal
+    rng = np.random.default_rng(0)
+    timings = [t for t in cal.timings if (t.precision, t.dim) not in set(todo)]
+    for precision, dim in todo:
+        timings.extend(_time_one(precision, dim, n, rng) for n in SIZES)
+    cal = cal.model_copy(update={"timings": timings, "created": now(),
+                                 "load_average": [round(x, 2) for x in os.getloadavg()]})
+    for target in (folder, _cache_folder()):
+        write_json_atomic(calibration_path(target, backend), cal.dump())
+    return cal

@@ -1,0 +1,62 @@
+"""`leafbench deploy RESULTS... [--docs N] [--max-bytes B] [--max-latency-ms L]`: which configuration to ship.
+
+Prints the best configuration under each budget given (or a few default budgets), the frontier and the search-cost
+model's held-out check, at N documents (default: the largest corpus evaluated). Reads results only: no model is
+loaded and neither torch nor mteb is imported, so it answers in about a second. The first call on a machine times
+the search-cost calibration (a few seconds) unless the run's report already did.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rich.console import Console
+
+out = Console()
+
+
+def budgets_from(args: argparse.Namespace) -> list[Any] | None:
+    from leafbench.deploy.budgets import Budget
+    from leafbench.deploy.numbers import parse_number
+
+    max_bytes = parse_number(args.max_bytes, "--max-bytes") if args.max_bytes is not None else None
+    max_ms = parse_number(args.max_latency_ms, "--max-latency-ms") if args.max_latency_ms is not None else None
+    if max_bytes is None and max_ms is None:
+        return None  # the defaults
+    budgets = [Budget(max_bytes_per_doc=max_bytes)] if max_bytes is not None else []
+    budgets += [Budget(max_latency_ms=max_ms)] if max_ms is not None else []
+    if max_bytes is not None and max_ms is not None:
+        budgets.append(Budget(max_bytes_per_doc=max_bytes, max_latency_ms=max_ms))
+    return budgets
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from leafbench.deploy.numbers import parse_number
+    from leafbench.errors import UserError
+    from leafbench.report.data import load_results
+    from leafbench.report.deploy import budget_table, deploy_analysis, frontier_table
+
+    n_docs = int(parse_number(args.docs, "--docs", integer=True)) if args.docs is not None else None
+    budgets = budgets_from(args)
+    rs = load_results(args.results)
+    analysis = deploy_analysis(rs, n_docs, budgets)
+    if analysis is None:
+        raise UserError(f"{', '.join(args.results)}: no retrieval cells (deploy ranks retrieval configurations; "
+                        f"expected results of `leafbench run` with tasks)")
+    for table in (budget_table(analysis), frontier_table(analysis)):
+        if table is not None:
+            out.print(table.to_rich())
+    for note in analysis.notes + rs.notes:
+        out.print(f"note: {note}", highlight=False)
+    return 0
+
+
+def add_deploy_command(sub: Any) -> None:
+    """Register `deploy` on the CLI's subparsers."""
+    p = sub.add_parser("deploy", help="quality/memory/latency frontier and the best configuration under a budget")
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="results folders, e.g. results/quickstart")
+    p.add_argument("--docs", metavar="N", help="corpus size to cost, e.g. 8.8M (default: the largest evaluated)")
+    p.add_argument("--max-bytes", metavar="B", help="bytes per document budget, e.g. 128 or 1Ki")
+    p.add_argument("--max-latency-ms", metavar="L", help="query latency budget in milliseconds, e.g. 20")
+    p.set_defaults(func=cmd_deploy)

@@ -1,0 +1,67 @@
+"""The deploy figures: nDCG@10 against bytes per document and against query latency, every evaluated point drawn
+(faded when dominated), the frontier points joined and labelled config/dim/precision[/backend]. Same look as
+`leafbench.report.figures` (its style, sizes, config colours and precision markers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from leafbench.deploy.analysis import DeployAnalysis, Point
+from leafbench.deploy.numbers import human_count
+from leafbench.report.data import ResultSet
+from leafbench.report.figures import COLUMN_WIDTH_IN, METRIC, PRECISION_MARKERS, Figure, _save, _style, colours, \
+    plt
+
+
+def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front: list[Point],
+                   cost: Callable[[Point], float | None], xlabel: str, caption: str) -> Figure | None:
+    pts = [p for p in a.points if cost(p) is not None]
+    if len(front) < 1 or not pts:
+        return None
+    col = colours(rs)
+    on = {p.label for p in front}
+    with _style():
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
+        for p in pts:
+            faded = p.label not in on
+            ax.scatter([cost(p)], [p.quality], color=col.get(p.config, "#999999"), alpha=0.22 if faded else 1.0,
+                       marker=PRECISION_MARKERS.get(p.precision, "o"), s=10 if faded else 18, linewidths=0,
+                       zorder=2 if faded else 3)
+        xs, ys = [cost(p) for p in front], [p.quality for p in front]
+        ax.plot(xs, ys, color="#555555", linewidth=0.8, zorder=1, drawstyle="steps-post")
+        for i, p in enumerate(front):
+            ax.annotate(p.label, (cost(p), p.quality), xytext=(3, -7 if i % 2 else 3), textcoords="offset points",
+                        fontsize=4.8, color=col.get(p.config, "#333333"))
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{METRIC} (mean of {len(rs.tasks)} tasks)" if len(rs.tasks) > 1 else METRIC)
+        for config in dict.fromkeys(p.config for p in pts):
+            ax.scatter([], [], color=col.get(config, "#999999"), marker="o", s=12, label=config)
+        for precision in dict.fromkeys(p.precision for p in pts):
+            ax.scatter([], [], color="#777777", marker=PRECISION_MARKERS.get(precision, "o"), s=12, label=precision)
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=5.5,
+                  handletextpad=0.2, columnspacing=0.8)
+        ax.margins(x=0.08, y=0.08)
+        fig.tight_layout(pad=0.3)
+        return _save(fig, out, name, caption)
+
+
+def deploy_figures(rs: ResultSet, a: DeployAnalysis | None, out: Path) -> list[Figure]:
+    """Both frontier plots (each when its cost is known for some point)."""
+    if a is None:
+        return []
+    n = f"N = {human_count(a.n_docs)} documents" + ("" if a.n_docs_given else " (the largest evaluated)")
+    figures = [
+        _frontier_plot(rs, a, out, "frontier_bytes", a.bytes_frontier, lambda p: p.bytes_per_doc,
+                       "bytes per document (log scale)",
+                       f"{METRIC} against bytes per stored document at {n}: every config/dim/precision evaluated, "
+                       f"the frontier (no point beats it on both) joined and labelled, dominated points faded; colour "
+                       f"is the config, marker the precision."),
+        _frontier_plot(rs, a, out, "frontier_latency", a.latency_frontier, lambda p: p.latency_ms,
+                       "query latency, ms (log scale)",
+                       f"{METRIC} against query latency at {n}: measured batch-1 query encoding plus one query's "
+                       f"exact search (projected by the search-cost model unless N was timed); frontier joined and "
+                       f"labelled, dominated points faded."),
+    ]
+    return [f for f in figures if f is not None]

@@ -1,0 +1,189 @@
+"""leafbench.deploy on hand-made records: the frontier, the budget answers, bytes per document, the search-cost
+projection against a size it was not fitted on, and `leafbench deploy` on a fixture results folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.report_results import add_task_sizes, make_results, write_calibration, write_throughput
+from leafbench.deploy.budgets import Budget, best_under
+from leafbench.deploy.calibration import SIZES, Calibration, calibrate, load_calibration
+from leafbench.deploy.numbers import parse_number
+from leafbench.deploy.pareto import dominates, frontier
+from leafbench.deploy.projection import fit, models_from
+from leafbench.deploy.storage import footprint
+from leafbench.errors import UserError
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    folder = make_results(tmp_path / "results")
+    add_task_sizes(folder)
+    write_throughput(folder)
+    write_calibration(folder)
+    return folder
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_frontier_is_exactly_the_non_dominated_points(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # coarse grids, so equal costs, equal qualities and exact duplicates all occur
+    points = [(float(c), float(q)) for c, q in zip(rng.integers(1, 8, 40), rng.integers(0, 6, 40) / 5)]
+    front = frontier(points, lambda p: p[0], lambda p: p[1])
+    non_dominated = [p for p in points if not any(dominates(o, p) for o in points)]
+    assert sorted(front) == sorted(non_dominated)  # nothing dominated on it, nothing non-dominated off it
+    assert [p[0] for p in front] == sorted(p[0] for p in front)  # cheapest first
+
+
+def test_frontier_by_hand_skips_points_without_a_cost() -> None:
+    points = {"a": (1, 0.5), "b": (2, 0.5), "c": (2, 0.7), "d": (3, 0.6), "e": (4, 0.9), "f": (None, 1.0),
+              "g": (4, 0.9)}
+    front = frontier(list(points), lambda k: points[k][0], lambda k: points[k][1])
+    assert front == ["a", "c", "e", "g"]  # b ties a's quality at more cost, d is beaten by c; e and g are equal
+
+
+def test_budget_answers_by_hand() -> None:
+    # name: (quality, bytes/doc, latency ms)
+    pts = {"bin64": (0.50, 8, 5.0), "bin768": (0.70, 96, 6.0), "int8-256": (0.70, 260, 4.0),
+           "f32-768": (0.85, 3072, 20.0), "slow": (0.90, 3072, None)}
+
+    def answer(**budget: float) -> str | None:
+        best = best_under(list(pts), Budget(**budget), lambda k: pts[k][0], lambda k: pts[k][1], lambda k: pts[k][2])
+        return best.best
+
+    assert answer(max_bytes_per_doc=7) is None
+    assert answer(max_bytes_per_doc=8) == "bin64"
+    assert answer(max_bytes_per_doc=300) == "bin768"  # ties int8-256 on quality with fewer bytes
+    assert answer(max_bytes_per_doc=1e9) == "slow"  # an unknown latency does not matter to a bytes budget
+    assert answer(max_latency_ms=4.5) == "int8-256"
+    assert answer(max_latency_ms=1000) == "f32-768"  # an unknown latency fits no latency budget
+    assert answer(max_bytes_per_doc=100, max_latency_ms=5.5) == "bin64"
+
+
+def test_bytes_per_document_as_stored() -> None:
+    assert footprint("float32", 768, 1000).per_doc == 3072
+    assert footprint("int8", 768, 1000).per_doc == pytest.approx(768 + 4 * 768 / 1000)  # + scales over N
+    assert footprint("int8-affine", 256, 1000).per_doc == pytest.approx(256 + 8 * 256 / 1000)  # min and max
+    assert footprint("binary", 100, 10).per_doc == 13  # 100 bits in 13 bytes
+    rescored = footprint("binary", 768, 1000, rescore=100)
+    assert rescored.ram == 96 * 1000 and rescored.disk == 96 * 1000 + 3072 * 1000  # float32 copy on disk only
+    measured = footprint("float32", 768, 2000, index_bytes_per_doc=3200.0)
+    assert measured.per_doc == 3200 and measured.ram == 6.4e6 and measured.measured_index
+
+
+def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
+    linear = fit("exact", "float32", 256, [1000, 2000, 6000], [0.1 + 2e-4 * n for n in (1000, 2000, 6000)])
+    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000
+    assert linear.predicted_ms == pytest.approx(linear.measured_ms) and linear.error == pytest.approx(0, abs=1e-9)
+    assert linear.ms(8_800_000) == pytest.approx(0.1 + 2e-4 * 8.8e6)
+    # a cost that grows faster than linear: the held-out check shows the fit's miss, with the right sign and size
+    curved = fit("exact", "binary", 768, [6000, 1000, 2000], [1.0, 0.1, 0.2])  # order of sizes does not matter
+    assert curved.predicted_ms == pytest.approx(0.6) and curved.measured_ms == 1.0
+    assert curved.error == pytest.approx(-0.4)
+    with pytest.raises(ValueError, match="at least 3"):
+        fit("exact", "float32", 64, [1000, 2000], [0.1, 0.2])
+
+
+def test_calibration_is_timed_once_per_machine_and_projects_real_timings(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import leafbench.deploy.calibration as calibration
+
+    timed: list[tuple[str, int, int]] = []
+    real = calibration._time_one
+
+    def counting(precision: str, dim: int, n_docs: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+        timed.append((precision, dim, n_docs))
+        return real(precision, dim, n_docs, rng)
+
+    monkeypatch.setattr(calibration, "_time_one", counting)
+    cal = calibrate(tmp_path, [("float32", 32), ("int8-affine", 32)])
+    assert sorted(timed) == sorted((p, 32, n) for p in ("float32", "int8") for n in SIZES)  # affine timed as int8
+    assert all(t.ms_per_query > 0 and t.ms_per_query <= (t.median_ms or 0) for t in cal.timings)
+    again = calibrate(tmp_path, [("float32", 32), ("binary", 32)])  # only the new pair is timed
+    assert len(timed) == 3 * len(SIZES) and {t.precision for t in again.timings} == {"float32", "int8", "binary"}
+    loaded = load_calibration([tmp_path])
+    assert loaded is not None and Calibration.model_validate(loaded.dump()) == loaded
+    model = models_from(loaded)[("float32", 32)]
+    assert model.checked_on == max(SIZES) and model.measured_ms > 0 and np.isfinite(model.error)
+
+
+def test_parse_numbers() -> None:
+    assert parse_number("8.8M", "--docs", integer=True) == 8_800_000
+    assert parse_number("128", "--max-bytes") == 128
+    assert parse_number("1Ki", "--max-bytes") == 1024 and parse_number("2KB", "--max-bytes") == 2000
+    assert parse_number("1.5e3", "--docs") == 1500
+    for bad in ("8.8X", "-3", "0", "lots", ""):
+        with pytest.raises(UserError, match="^--docs"):
+            parse_number(bad, "--docs", integer=True)
+
+
+def test_report_has_the_deploy_section(results: Path, tmp_path: Path) -> None:
+    from leafbench.report import SignificanceOptions, build_report
+
+    report = build_report([results], tmp_path / "report", opts=SignificanceOptions(n_resamples=200))
+    names = [t.name for t in report.tables]
+    assert {"deploy_frontier", "deploy_budget", "deploy_projection"} <= set(names)
+    assert {"frontier_bytes", "frontier_latency"} <= {f.name for f in report.figures}
+    for f in report.figures:
+        assert f.png.stat().st_size > 0 and f.pdf.read_bytes().startswith(b"%PDF")
+    for name in ("deploy_frontier", "deploy_budget", "deploy_projection"):
+        for ext in ("md", "tex", "csv"):
+            assert (tmp_path / "report" / "tables" / f"{name}.{ext}").exists()
+    assert "Deploy: best under budget" in (tmp_path / "report" / "tables.md").read_text()
+    page = report.html.read_text()
+    assert page.count('<div class="scroll"><table') == len([n for n in names if n != "significance"]) + 1
+    assert "<h2>Deploy</h2>" in page
+    doc = json.loads((tmp_path / "report" / "deploy.json").read_text())
+    assert doc["n_docs"] == 5000 and not doc["n_docs_given"]  # the largest evaluated corpus (alpha)
+    # the bytes frontier by hand from the fixture's means: every point on it beats every cheaper one
+    by_label = {p["label"]: p for p in doc["points"]}
+    front = [by_label[label] for label in doc["bytes_frontier"]]
+    assert doc["bytes_frontier"][0] == "leaf-asym/256/binary" and doc["bytes_frontier"][-1] == "teacher/768/float32"
+    for p in doc["points"]:
+        on = p["label"] in doc["bytes_frontier"]
+        beaten = any(o["bytes_per_doc"]["value"] <= p["bytes_per_doc"]["value"] and
+                     o["ndcg_at_10"]["value"] >= p["ndcg_at_10"]["value"] and o is not p and
+                     (o["bytes_per_doc"]["value"], o["ndcg_at_10"]["value"]) !=
+                     (p["bytes_per_doc"]["value"], p["ndcg_at_10"]["value"]) for o in doc["points"])
+        assert on != beaten, p["label"]
+    assert all(f["bytes_per_doc"]["source"] == "measured" for f in front)  # at the evaluated size
+    teacher = by_label["teacher/768/float32"]
+    assert teacher["encode_p50_ms"]["value"] == 20.0 and teacher["docs_per_s"]["value"] == 10.0
+    assert teacher["encode_hours"] == {"value": pytest.approx(5000 / 10 / 3600), "source": "projected"}
+    assert teacher["search_ms"]["source"] == "projected"
+    assert teacher["latency_ms"]["value"] == pytest.approx(20.0 + teacher["search_ms"]["value"])
+    asym = by_label["leaf-asym/768/float32"]  # student queries, teacher documents
+    assert asym["encode_p50_ms"]["value"] == 4.0 and asym["docs_per_s"]["value"] == 10.0
+
+
+def test_cli_deploy_prints_the_budget_answer_fast_without_torch(results: Path) -> None:
+    code = ("import sys, time; t = time.perf_counter(); from leafbench.cli import main; "
+            f"rc = main(['deploy', {str(results)!r}, '--docs', '8.8M', '--max-bytes', '128']); "
+            "print('SECONDS', time.perf_counter() - t); "
+            "print('HEAVY', sorted(m for m in ('torch', 'mteb', 'matplotlib') if m in sys.modules)); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "COLUMNS": "250"})
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "Deploy: best under budget" in out and "<= 128 B/doc" in out
+    row = next(line for line in out.splitlines() if "<= 128 B/doc" in line)
+    assert "leaf-asym/768/binary" in row  # 96 B/doc ties teacher/768/binary at 0.70; the student's queries are faster
+    assert "N = 8.8M docs" in " ".join(out.split())  # the caption names the corpus size costed
+    assert "HEAVY []" in out
+
+
+def test_cli_deploy_bad_input_is_one_line(results: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from leafbench.cli import main
+
+    assert main(["deploy", str(results), "--docs", "8.8X"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --docs 8.8X") and "\n" not in err
+    assert main(["deploy", str(tmp_path / "missing")]) == 2
+    assert main(["deploy", str(results), "--max-latency-ms", "-1"]) == 2
+    assert "--max-latency-ms -1" in capsys.readouterr().err

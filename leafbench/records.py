@@ -54,6 +54,7 @@ class RetrievalCell(_Cell):
     scores: dict[str, float]
     per_query: dict[str, dict[str, float]]
     alignment: dict[str, float] | None = None
+    search: dict[str, Any] | None = None  # backend identity + its stats (build/search time, index bytes, recall)
     task_spec: dict[str, Any]
     task_size: dict[str, int]
     similarity: str

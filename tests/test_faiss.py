@@ -135,6 +135,7 @@ def test_suite_search_fields_resolve_per_config_and_precision(tmp_path):
         path.write_text(yaml.safe_dump({"name": "s", "models": {"m": {"id": "x"}},
                                         "configs": {"a": {"standard": "m"},
                                                     "b": {"standard": "m", "search": {"binary": "ivf"}}},
+                                        "tasks": [{"packaged": "bbc-news-titles"}],
                                         "precisions": ["float32", "binary"], **fields}))
         return path
 

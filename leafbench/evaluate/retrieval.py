@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from leafbench.config import Suite, TaskSpec
+from leafbench.config import Suite, TaskSpec, spec_hash
 from leafbench.datasets import RetrievalData
 from leafbench.datasets.tasks import load_task
 from leafbench.embed import EmbeddingService
@@ -26,8 +26,9 @@ from leafbench.identity import namespace_ids, retrieval_identity, task_stamp
 from leafbench.metrics import evaluate_run, mean_cosine, run_from_topk, topk_overlap
 from leafbench.records import RetrievalCell
 from leafbench.results import RunLog, cell_path, environment, now
-from leafbench.search import RESCORABLE, VARIANTS, retrieve
-from leafbench.transforms import truncate
+from leafbench.precisions import get as get_precision
+from leafbench.search import retrieve
+from leafbench.transforms import TruncatedRows, truncate
 
 PER_QUERY_METRICS = ("NDCG@10", "Recall@100", "MRR@10")  # kept per query for paired significance tests
 ALIGNMENT_K = 10
@@ -103,9 +104,11 @@ class RetrievalGrid:
             cells = [PlannedCell(config, dim, precision, cell_path(self.results_dir, task.task_name, config, dim,
                                                                    precision),
                                  retrieval_identity(stamp, cfg.mode, sides["query"], sides["document"],
-                                                    sides["teacher_query"], dim, precision, VARIANTS[precision],
-                                                    self.suite.rescore if precision in RESCORABLE else 0,
-                                                    self.suite.k_values, self.suite.ignore_identical_ids),
+                                                    sides["teacher_query"], dim, precision,
+                                                    get_precision(precision).variant,
+                                                    self.suite.rescore if get_precision(precision).rescorable else 0,
+                                                    self.suite.k_values, self.suite.ignore_identical_ids,
+                                                    self.suite.search_for(config, precision).identity()),
                                  namespace_ids(sides))
                      for dim in _resolve_dims(self.suite, config, d.facts.dim) for precision in self.suite.precisions]
             groups.append(Group(config, cells))
@@ -123,7 +126,7 @@ class RetrievalGrid:
         qtexts, dtexts = [data.queries[q] for q in qids], data.doc_texts(dids)
         t0, e0 = time.perf_counter(), self.service.encode_seconds
         q_emb = self.service.embed(cfg.query_model, "query", qtexts)
-        d_emb = self.service.embed(cfg.document_model, "document", dtexts)
+        d_emb = self.service.view(cfg.document_model, "document", dtexts)  # memory-mapped, read chunk by chunk
         teacher_q = (self.service.embed(cfg.document_model, "query", qtexts)
                      if cfg.mode == "asymmetric" else None)
         _check_pair(config, cfg.query_model, q_emb.shape[1], cfg.document_model, d_emb.shape[1])
@@ -134,7 +137,7 @@ class RetrievalGrid:
         provenance = self._provenance(task, config, int(d_emb.shape[1]), data)
 
         def evaluate(cell: PlannedCell) -> dict[str, Any]:
-            qd, dd = truncate(q_emb, cell.dim), truncate(d_emb, cell.dim)
+            qd, dd = truncate(q_emb, cell.dim), TruncatedRows(d_emb, cell.dim)
             td = truncate(teacher_q, cell.dim) if teacher_q is not None else None
             rec = self._evaluate_cell(cell, task.task_name, data, qids, dids, qd, dd, td, k)
             rec["timings"].update(shared)
@@ -143,15 +146,20 @@ class RetrievalGrid:
         return evaluate
 
     def _evaluate_cell(self, cell: PlannedCell, task: str, data: RetrievalData, qids: list[str], dids: list[str],
-                       qd: np.ndarray, dd: np.ndarray, td: np.ndarray | None, k: int) -> dict[str, Any]:
+                       qd: np.ndarray, dd: TruncatedRows, td: np.ndarray | None, k: int) -> dict[str, Any]:
+        backend = self.suite.search_for(cell.config, cell.precision)
+        # what an index cache keys the rows by: the task's data, the document embeddings, the dim
+        docs_key = spec_hash([cell.identity["task"], cell.identity["embeddings"]["document"], cell.dim])
         t0 = time.perf_counter()
-        top = retrieve(qd, dd, cell.precision, k, rescore=self.suite.rescore)
+        top = retrieve(qd, dd, cell.precision, k, rescore=self.suite.rescore, backend=backend,
+                       device=self.service.device, docs_key=docs_key)
         search_s = time.perf_counter() - t0
         run = run_from_topk(top, qids, dids)
         scores, per_query = evaluate_run(data.qrels, run, self.suite.k_values, self.suite.ignore_identical_ids)
         alignment = None
         if td is not None:
-            teacher_top = retrieve(td, dd, cell.precision, min(ALIGNMENT_K, len(dids)), rescore=self.suite.rescore)
+            teacher_top = retrieve(td, dd, cell.precision, min(ALIGNMENT_K, len(dids)), rescore=self.suite.rescore,
+                                   backend=backend, device=self.service.device, docs_key=docs_key)
             alignment = {f"top{ALIGNMENT_K}_overlap_with_teacher": topk_overlap(top.indices, teacher_top.indices,
                                                                                min(ALIGNMENT_K, len(dids))),
                          "query_cosine_to_teacher": mean_cosine(qd, td)}
@@ -160,7 +168,7 @@ class RetrievalGrid:
             "scores": {m: round(float(v), 6) for m, v in scores.items()},
             "per_query": {m: {q: round(float(s[m]), 6) for q, s in per_query.items() if m in s}
                           for m in PER_QUERY_METRICS},
-            "alignment": alignment,
+            "alignment": alignment, "search": {**backend.identity(), **top.stats},
             "timings": {"search_s": round(search_s, 4), "metrics_s": round(time.perf_counter() - t0 - search_s, 4)},
         }
 

@@ -26,11 +26,11 @@ class ExecutorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _ray_only_fields(self) -> "ExecutorSpec":
-        # defaults written out (a dumped and re-read suite) are fine; a ray setting on a local executor is a mistake
-        changed = sorted(name for name, field in type(self).model_fields.items()
-                         if name != "kind" and getattr(self, name) != field.default)
-        if self.kind == "local" and changed:
-            raise ValueError(f"{', '.join(changed)}: only used with 'kind: ray'")
+        if self.kind == "local":  # a non-default Ray setting under `local` is a mistake (defaults round-trip)
+            extra = [k for k, f in type(self).model_fields.items()
+                     if k != "kind" and getattr(self, k) != f.get_default(call_default_factory=True)]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only used with 'kind: ray'")
         return self
 
     def on_ray(self, address: str) -> "ExecutorSpec":

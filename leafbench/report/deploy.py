@@ -50,6 +50,17 @@ def deploy_analysis(rs: ResultSet, n_docs: int | None = None, budgets: list[Budg
     return result
 
 
+def rescoring_for(rs: ResultSet) -> tuple[str | None, list[Any]]:
+    """(task, curves) of nDCG@10 vs rescoring depth on the largest task (leafbench.deploy.rescoring), from the
+    embedding store; computed once and cached in the first results folder's deploy/."""
+    from leafbench.assets import cache_dir
+    from leafbench.deploy.rescoring import rescoring_curves
+
+    if not rs.cells or largest_corpus(rs) is None:
+        return None, []
+    return rescoring_curves(rs.cells, rs.sources[0], cache_dir() / "embeddings")
+
+
 def _source_header(name: str, sources: list[str | None]) -> tuple[str, bool]:
     """The header with '(measured)' or '(projected)' when the column is uniform; else flag per-cell marks."""
     known = {s for s in sources if s}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from leafbench.deploy.analysis import DeployAnalysis, Point
 from leafbench.deploy.numbers import human_count
+from leafbench.deploy.rescoring import Curve
 from leafbench.report.data import ResultSet
 from leafbench.report.figures import COLUMN_WIDTH_IN, METRIC, PRECISION_MARKERS, Figure, _save, _style, colours, \
     plt
@@ -47,10 +48,46 @@ def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front
         return _save(fig, out, name, caption)
 
 
+def rescoring_figure(rs: ResultSet, task: str | None, curves: list[Curve], out: Path) -> Figure | None:
+    """nDCG@10 vs float32 rescoring depth, one panel per quantized precision, one line per config (float32 dotted)."""
+    precisions = list(dict.fromkeys(c.precision for c in curves))
+    if not curves:
+        return None
+    col = colours(rs)
+    with _style():
+        fig, axes = plt.subplots(1, len(precisions), figsize=(COLUMN_WIDTH_IN, 1.9), sharey=True, squeeze=False)
+        for ax, precision in zip(axes[0], precisions):
+            for c in (c for c in curves if c.precision == precision):
+                depths = [max(d, 1) for d, _ in c.points]  # depth 0 (no rescoring) drawn at 1 on the log axis
+                colour = col.get(c.config, "#999999")
+                style = "--" if c.config in rs.configs and rs.configs[c.config].mode == "asymmetric" else "-"
+                ax.plot(depths, [v for _, v in c.points], color=colour, linestyle=style,
+                        marker=PRECISION_MARKERS.get(precision, "o"), markersize=2.5, label=f"{c.config} ({c.dim})")
+                ax.axhline(c.float32, color=colour, linestyle=":", linewidth=0.6)
+            ax.set_xscale("log")
+            ticks = sorted({max(d, 1) for c in curves for d, _ in c.points})
+            ax.set_xticks(ticks, ["none" if t == 1 else str(t) for t in ticks], rotation=45)
+            ax.minorticks_off()
+            ax.set_title(precision)
+            ax.set_xlabel("float32 rescoring depth")
+        axes[0][0].set_ylabel(METRIC)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(3, len(labels)),
+                   frameon=False)
+        fig.tight_layout(pad=0.3)
+        caption = (f"{METRIC} on {task} (the largest evaluated task) against the number of quantized candidates "
+                   f"rescored in float32, each config at its full dimension; dotted: the same config in float32. "
+                   f"Recomputed from the stored embeddings (leafbench.deploy.rescoring).")
+        return _save(fig, out, "rescoring", caption)
+
+
 def deploy_figures(rs: ResultSet, a: DeployAnalysis | None, out: Path) -> list[Figure]:
-    """Both frontier plots (each when its cost is known for some point)."""
+    """Both frontier plots (each when its cost is known for some point) and the rescoring curve."""
     if a is None:
         return []
+    from leafbench.report.deploy import rescoring_for
+
+    task, curves = rescoring_for(rs)
     n = f"N = {human_count(a.n_docs)} documents" + ("" if a.n_docs_given else " (the largest evaluated)")
     figures = [
         _frontier_plot(rs, a, out, "frontier_bytes", a.bytes_frontier, lambda p: p.bytes_per_doc,
@@ -63,5 +100,6 @@ def deploy_figures(rs: ResultSet, a: DeployAnalysis | None, out: Path) -> list[F
                        f"{METRIC} against query latency at {n}: measured batch-1 query encoding plus one query's "
                        f"exact search (projected by the search-cost model unless N was timed); frontier joined and "
                        f"labelled, dominated points faded."),
+        rescoring_figure(rs, task, curves, out),
     ]
     return [f for f in figures if f is not None]

@@ -82,10 +82,13 @@ def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
     assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000
     assert linear.predicted_ms == pytest.approx(linear.measured_ms) and linear.error == pytest.approx(0, abs=1e-9)
     assert linear.ms(8_800_000) == pytest.approx(0.1 + 2e-4 * 8.8e6)
+    assert linear.ms(4000) == pytest.approx(0.1 + 2e-4 * 4000)  # interpolated between measured sizes
+    assert linear.ms(500) == pytest.approx((0.1 + 2e-4 * 1000) / 2)  # below the smallest: proportional to N
     # a cost that grows faster than linear: the held-out check shows the fit's miss, with the right sign and size
     curved = fit("exact", "binary", 768, [6000, 1000, 2000], [1.0, 0.1, 0.2])  # order of sizes does not matter
     assert curved.predicted_ms == pytest.approx(0.6) and curved.measured_ms == 1.0
     assert curved.error == pytest.approx(-0.4)
+    assert curved.ms(10_000) == pytest.approx(1.0 + 0.8 / 4000 * 4000)  # the slope of the two largest sizes
     with pytest.raises(ValueError, match="at least 3"):
         fit("exact", "float32", 64, [1000, 2000], [0.1, 0.2])
 

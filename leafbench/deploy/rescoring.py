@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leafbench.errors import UserError
 from leafbench.results import read_json, write_json_atomic
 
 SCHEMA = "leafbench.rescoring/1"
@@ -94,7 +95,10 @@ def compute_curves(float_cells: list[dict[str, Any]], store_root: Path) -> list[
 
     if not float_cells:
         return []
-    data = load_task(TaskSpec.model_validate(float_cells[0]["task_spec"]))
+    try:
+        data = load_task(TaskSpec.model_validate(float_cells[0]["task_spec"]))
+    except (UserError, ValueError):  # not loadable here (a public dataset offline, a moved folder): no curve
+        return []
     qids, dids = sorted(data.queries), sorted(data.corpus)
     qtexts, dtexts = [data.queries[q] for q in qids], data.doc_texts(dids)
     store = EmbeddingStore(store_root)

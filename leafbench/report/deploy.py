@@ -88,9 +88,10 @@ def _check_text(a: DeployAnalysis) -> str:
     if not a.cost_models:
         return "no search-cost model"
     worst = max(a.cost_models, key=lambda m: abs(m.error))
-    return (f"search time at N from a linear cost model per precision and dim, fitted on N = "
-            f"{', '.join(human_count(n) for n in worst.fitted_on)} and checked at N = {human_count(worst.checked_on)} "
-            f"(held out): worst error {worst.error:+.0%} ({worst.precision}/{worst.dim})")
+    return (f"search time at N from a linear cost model per precision and dim (timed at N = "
+            f"{', '.join(human_count(n) for n in (*worst.fitted_on, worst.checked_on))}); fitted on the smaller sizes, "
+            f"it predicts N = {human_count(worst.checked_on)} (held out) within {abs(worst.error):.0%} at worst "
+            f"({worst.precision}/{worst.dim}; see the search-cost table)")
 
 
 def _point_cells(p: Point, marks: dict[str, bool]) -> list[Cell]:
@@ -155,18 +156,21 @@ def projection_table(a: DeployAnalysis) -> Table | None:
     rows = [[Cell(m.backend), Cell(m.precision), Cell(str(m.dim)),
              Cell(", ".join(human_count(n) for n in m.fitted_on)), Cell(human_count(m.checked_on)),
              Cell(m.measured_ms, digits=3), Cell(m.predicted_ms, digits=3), Cell(100 * m.error, digits=1),
-             Cell(m.fixed_ms, digits=3), Cell(m.ms_per_doc * 1e6, digits=2), Cell(m.ms(a.n_docs), digits=3)]
-            for m in a.cost_models]
+             Cell(", ".join(human_count(n) for n in m.projected_from)), Cell(m.fixed_ms, digits=3),
+             Cell(m.ms_per_doc * 1e6, digits=2), Cell(m.ms(a.n_docs), digits=3)] for m in a.cost_models]
     cal = a.calibration
     where = f"{cal.machine.get('cpu_model')} ({cal.machine.get('cpu_count')} cores)" if cal else "?"
     load = f", 1-min load {cal.load_average[0]:.1f} while timing" if cal and cal.load_average else ""
-    caption = (f"Search time per query vs corpus size: t(N) = a + bN fitted on the smaller calibrated sizes and "
-               f"checked at the largest, which the fit never saw (error = predicted/measured - 1). Timed on {where}"
+    caption = (f"Search time per query vs corpus size, t(N) = a + bN. Check: the line through the smaller "
+               f"calibrated sizes predicts the largest, which it never saw (error = predicted/measured - 1). "
+               f"Projection: the line through the two largest sizes (a, b), the same two-sizes-out extrapolation "
+               f"the check measured. Timed on {where}"
                f"{load}: {cal.method if cal else ''}. int8-affine is timed as int8 (the same scan). The last column "
                f"is the projection at {_n_label(a)}.")
     return Table("deploy_projection", "Deploy: search-cost model and its held-out check", caption,
                  ["Backend", "Precision", "Dim", "fitted on N", "checked at N", "measured ms", "predicted ms",
-                  "error %", "a (ms)", "b (ms per 1M docs)", "projected ms at N"], rows, numeric_from=5)
+                  "error %", "projected from N", "a (ms)", "b (ms per 1M docs)", "projected ms at N"], rows,
+                 numeric_from=5)
 
 
 def deploy_tables(rs: ResultSet) -> list[Table]:
@@ -203,7 +207,8 @@ def write_deploy_json(rs: ResultSet, out: Path) -> Path | None:
            "budgets": [{"budget": ans.budget.label, "best": ans.best.label if ans.best else None,
                         "fitting": ans.fitting} for ans in a.answers],
            "cost_models": [{"backend": m.backend, "precision": m.precision, "dim": m.dim, "fixed_ms": m.fixed_ms,
-                            "ms_per_doc": m.ms_per_doc, "fitted_on": list(m.fitted_on), "checked_on": m.checked_on,
+                            "ms_per_doc": m.ms_per_doc, "projected_from": list(m.projected_from),
+                            "fitted_on": list(m.fitted_on), "checked_on": m.checked_on,
                             "measured_ms": m.measured_ms, "predicted_ms": m.predicted_ms, "error": m.error}
                            for m in a.cost_models],
            "points": [_point_json(p) for p in a.points]}

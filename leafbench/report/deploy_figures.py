@@ -23,7 +23,7 @@ def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front
     col = colours(rs)
     on = {p.label for p in front}
     with _style():
-        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.6))
+        fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.8))
         for p in pts:
             faded = p.label not in on
             ax.scatter([cost(p)], [p.quality], color=col.get(p.config, "#999999"), alpha=0.22 if faded else 1.0,
@@ -31,9 +31,20 @@ def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front
                        zorder=2 if faded else 3)
         xs, ys = [cost(p) for p in front], [p.quality for p in front]
         ax.plot(xs, ys, color="#555555", linewidth=0.8, zorder=1, drawstyle="steps-post")
-        for i, p in enumerate(front):
-            ax.annotate(p.label, (cost(p), p.quality), xytext=(3, -7 if i % 2 else 3), textcoords="offset points",
-                        fontsize=4.8, color=col.get(p.config, "#333333"))
+        # frontier labels: steeply rotated, so successive points (each right of and above the last) keep apart;
+        # points of about the same cost (same bytes, or the same query model) share one label, best first
+        groups: list[tuple[float, list[Point]]] = []
+        for p in front:  # cheapest first: a point within 15% of the previous group's cost joins it
+            x = float(cost(p) or 0)
+            if groups and x <= groups[-1][0] * 1.15:
+                groups[-1][1].append(p)
+            else:
+                groups.append((x, [p]))
+        for x, members in groups:
+            members.sort(key=lambda p: -p.quality)
+            text = ", ".join(p.label for p in members[:2]) + (f" +{len(members) - 2}" if len(members) > 2 else "")
+            ax.annotate(text, (x, members[0].quality), xytext=(1, 4), textcoords="offset points", fontsize=4.5,
+                        rotation=60, rotation_mode="anchor", color=col.get(members[0].config, "#333333"))
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{METRIC} (mean of {len(rs.tasks)} tasks)" if len(rs.tasks) > 1 else METRIC)
@@ -41,9 +52,13 @@ def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front
             ax.scatter([], [], color=col.get(config, "#999999"), marker="o", s=12, label=config)
         for precision in dict.fromkeys(p.precision for p in pts):
             ax.scatter([], [], color="#777777", marker=PRECISION_MARKERS.get(precision, "o"), s=12, label=precision)
-        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, frameon=False, fontsize=5.5,
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=5, frameon=False, fontsize=5.5,
                   handletextpad=0.2, columnspacing=0.8)
         ax.margins(x=0.08, y=0.08)
+        low, high = ax.get_ylim()
+        ticks = [t for t in ax.get_yticks() if low <= t <= min(high, 1.0)]
+        ax.set_ylim(low, high + 0.55 * (high - low))  # room for the labels, without ticks above the data
+        ax.set_yticks(ticks)
         fig.tight_layout(pad=0.3)
         return _save(fig, out, name, caption)
 

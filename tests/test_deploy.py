@@ -79,7 +79,7 @@ def test_bytes_per_document_as_stored() -> None:
 
 def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
     linear = fit("exact", "float32", 256, [1000, 2000, 6000], [0.1 + 2e-4 * n for n in (1000, 2000, 6000)])
-    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000
+    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000 and linear.projected_from == (1000, 2000, 6000)
     assert linear.predicted_ms == pytest.approx(linear.measured_ms) and linear.error == pytest.approx(0, abs=1e-9)
     assert linear.ms(8_800_000) == pytest.approx(0.1 + 2e-4 * 8.8e6)
     assert linear.ms(4000) == pytest.approx(0.1 + 2e-4 * 4000)  # interpolated between measured sizes
@@ -88,7 +88,11 @@ def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
     curved = fit("exact", "binary", 768, [6000, 1000, 2000], [1.0, 0.1, 0.2])  # order of sizes does not matter
     assert curved.predicted_ms == pytest.approx(0.6) and curved.measured_ms == 1.0
     assert curved.error == pytest.approx(-0.4)
-    assert curved.ms(10_000) == pytest.approx(1.0 + 0.8 / 4000 * 4000)  # the slope of the two largest sizes
+    # beyond the largest size: the median of the pairwise slopes (0.1/1000, 0.9/5000, 0.8/4000 ms per doc)
+    assert curved.ms_per_doc == pytest.approx(0.9 / 5000)
+    assert curved.ms(10_000) == pytest.approx(float(np.median([0.1 - 0.18, 0.2 - 0.36, 1.0 - 1.08])) + 1.8)
+    noisy = fit("exact", "int8", 768, [2000, 6000, 12000], [1.0, 3.0, 20.0])  # one spoilt timing at 12k
+    assert noisy.ms_per_doc == pytest.approx(float(np.median([2 / 4000, 19 / 10000, 17 / 6000])))
     with pytest.raises(ValueError, match="at least 3"):
         fit("exact", "float32", 64, [1000, 2000], [0.1, 0.2])
 

@@ -3,11 +3,11 @@
 An exact scan touches every document once per query, so its time is a + b*N: a fixed part (query encoding into
 the precision's form, top-k bookkeeping) and a per-document part. The check: the line through every calibrated
 size but the largest predicts the largest, which it never saw; the relative error of that prediction is printed
-beside every projection in the report. The projection itself, beyond the largest size, extends the measured time at
-the largest size with the slope through the two largest sizes (the per-document cost at scale, once the scan's
-decoded chunk no longer fits in cache), the same two-sizes-out procedure the check measured one size down (a
-non-positive slope, which only noise makes, falls back to time proportional to N). Within the calibrated range it
-interpolates between the measured sizes, and below the smallest it scales the smallest's time with N. Projections
+beside every projection in the report. The projection itself, beyond the largest size, is the robust line through
+every calibrated size (Theil-Sen: the median of the pairwise slopes, and the median intercept), so one timing
+spoilt by a busy moment does not set the per-document cost (a non-positive slope, which only noise makes, falls
+back to time proportional to N). Within the calibrated range it interpolates between the measured sizes, and below
+the smallest it scales the smallest's time with N. Projections
 far beyond the calibrated sizes remain extrapolations; the report marks every one of them projected.
 """
 
@@ -25,9 +25,9 @@ class SearchCostModel:
     backend: str
     precision: str  # as timed (int8-affine is timed as int8)
     dim: int
-    fixed_ms: float  # a, of the projection line beyond the largest size: t_max + b * (N - N_max) = a + b * N
+    fixed_ms: float  # a, of the projection line beyond the largest size (a + b * N)
     ms_per_doc: float  # b
-    projected_from: tuple[int, int]
+    projected_from: tuple[int, ...]
     sizes: tuple[int, ...]  # every calibrated size, ascending, and its measured time
     times_ms: tuple[float, ...]
     fitted_on: tuple[int, ...]  # the check's line
@@ -38,7 +38,7 @@ class SearchCostModel:
     def ms(self, n_docs: float) -> float:
         """Projected milliseconds per query against `n_docs` documents."""
         if n_docs >= self.sizes[-1]:
-            return self.fixed_ms + self.ms_per_doc * n_docs
+            return max(self.fixed_ms + self.ms_per_doc * n_docs, 0.0)
         if n_docs <= self.sizes[0]:
             return self.times_ms[0] * n_docs / self.sizes[0]
         return float(np.interp(n_docs, self.sizes, self.times_ms))
@@ -50,19 +50,20 @@ class SearchCostModel:
 
 
 def fit(backend: str, precision: str, dim: int, sizes: list[int], ms: list[float]) -> SearchCostModel:
-    """Check a + b*N fitted on all sizes but the largest against the largest; project with the line through the
-    two largest. Needs three or more sizes."""
+    """Check a + b*N fitted on all sizes but the largest against the largest; project with the Theil-Sen line
+    through all of them. Needs three or more sizes."""
     if len(sizes) < 3:
         raise ValueError(f"need at least 3 measured sizes (2 to fit, 1 to check), got {len(sizes)}")
     order = np.argsort(sizes)
     n = np.asarray(sizes, dtype=np.float64)[order]
     t = np.asarray(ms, dtype=np.float64)[order]
     b, a = np.polyfit(n[:-1], t[:-1], 1)
-    slope = (t[-1] - t[-2]) / (n[-1] - n[-2])
+    slope = float(np.median([(t[j] - t[i]) / (n[j] - n[i]) for i in range(len(n)) for j in range(i + 1, len(n))]))
+    intercept = float(np.median(t - slope * n))
     if slope <= 0:
-        slope = t[-1] / n[-1]
-    return SearchCostModel(backend, precision, dim, float(t[-1] - slope * n[-1]), float(slope),
-                           (int(n[-2]), int(n[-1])), tuple(int(x) for x in n), tuple(float(x) for x in t),
+        slope, intercept = float(t[-1] / n[-1]), 0.0
+    return SearchCostModel(backend, precision, dim, intercept, slope,
+                           tuple(int(x) for x in n), tuple(int(x) for x in n), tuple(float(x) for x in t),
                            tuple(int(x) for x in n[:-1]), int(n[-1]), float(t[-1]), float(a + b * n[-1]))
 
 

@@ -163,8 +163,8 @@ def projection_table(a: DeployAnalysis) -> Table | None:
     load = f", 1-min load {cal.load_average[0]:.1f} while timing" if cal and cal.load_average else ""
     caption = (f"Search time per query vs corpus size, t(N) = a + bN. Check: the line through the smaller "
                f"calibrated sizes predicts the largest, which it never saw (error = predicted/measured - 1). "
-               f"Projection: the line through the two largest sizes (a, b), the same two-sizes-out extrapolation "
-               f"the check measured. Timed on {where}"
+               f"Projection beyond the largest size: the robust (Theil-Sen) line a + bN through every size; within "
+               f"the timed range, interpolation. Timed on {where}"
                f"{load}: {cal.method if cal else ''}. int8-affine is timed as int8 (the same scan). The last column "
                f"is the projection at {_n_label(a)}.")
     return Table("deploy_projection", "Deploy: search-cost model and its held-out check", caption,

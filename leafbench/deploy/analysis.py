@@ -186,6 +186,9 @@ def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None =
                      "(leafbench throughput SUITE); the latency frontier is empty")
     if calibration is None:
         notes.append("no search-cost calibration for this machine: search time at N is unknown")
+    elif setup is not None and calibration.machine.get("cpu_model") not in (setup[0], None):
+        notes.append(f"encode latency was measured on {setup[0]} but search time on "
+                     f"{calibration.machine.get('cpu_model')} (this machine): their sum mixes two machines")
     points = build_points(rs, n, calibration, models, setup, measured)
     if any(p.backend != "exact" for p in points):
         notes.append("search time at N is projected for the exact scan only; ANN-backend cells show no latency")

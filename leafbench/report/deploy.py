@@ -95,7 +95,7 @@ def _check_text(a: DeployAnalysis) -> str:
 
 
 def _point_cells(p: Point, marks: dict[str, bool]) -> list[Cell]:
-    return [Cell(f"{p.quality:.4f}"), _cell(p.bytes_per_doc, 1, p.bytes_source, marks["bytes"]),
+    return [Cell(p.quality, digits=4), _cell(p.bytes_per_doc, 1, p.bytes_source, marks["bytes"]),
             _cell(p.latency_ms, 2, p.latency_source, marks["latency"]),
             Cell(p.encode_p50_ms, digits=2), _cell(p.search_ms, 3, p.search_source, marks["search"]),
             Cell(human_bytes(p.ram_bytes)), Cell(human_bytes(p.disk_bytes)),
@@ -108,7 +108,7 @@ def _cost_columns(points: list[Point]) -> tuple[list[str], dict[str, bool]]:
     s, ms = _source_header("search ms at N", [p.search_source for p in points])
     ram = "RAM at N (measured)" if all(p.bytes_source == "measured" for p in points) else "RAM at N (projected)"
     disk = ram.replace("RAM", "disk")
-    return ([f"nDCG@10 (measured)", b, lat, "encode p50 ms (measured)", s, ram, disk,
+    return (["nDCG@10 (measured)", b, lat, "encode p50 ms (measured)", s, ram, disk,
              "doc encoding hours at N (projected)"], {"bytes": mb, "latency": ml, "search": ms})
 
 

@@ -23,6 +23,7 @@ from leafbench.results import write_json_atomic
 
 DEPLOY_TABLE_PREFIX = "deploy_"
 DEPLOY_FIGURES = ("frontier_bytes", "frontier_latency", "rescoring")
+TERMINAL_SKIP = ("Fitting", "encode p50", "search ms", "disk at N")  # a terminal gets the deciding columns
 _MEMO: dict[int, tuple[ResultSet, DeployAnalysis | None]] = {}
 
 
@@ -112,6 +113,12 @@ def _cost_columns(points: list[Point]) -> tuple[list[str], dict[str, bool]]:
              "doc encoding hours at N (projected)"], {"bytes": mb, "latency": ml, "search": ms})
 
 
+def _terminal_skip(a: DeployAnalysis, columns: list[str]) -> set[str]:
+    """Columns the rich rendering leaves out (files keep them): the parts of a sum and the less deciding costs."""
+    skip = {c for c in columns if c.startswith(TERMINAL_SKIP)}
+    return skip | ({"Backend"} if {p.backend for p in a.points} <= {"exact"} else set())
+
+
 def frontier_table(a: DeployAnalysis) -> Table | None:
     on_bytes, on_latency = {p.label for p in a.bytes_frontier}, {p.label for p in a.latency_frontier}
     points = sorted((p for p in a.points if p.label in on_bytes | on_latency), key=lambda p: (p.bytes_per_doc,
@@ -130,7 +137,8 @@ def frontier_table(a: DeployAnalysis) -> Table | None:
                f"measured size); disk adds float32 vectors when a cell rescores. Encoding hours = N / measured "
                f"docs/s of the document model.")
     return Table("deploy_frontier", "Deploy: quality/cost frontier", caption,
-                 ["Config", "Dim", "Precision", "Backend", "Frontier", *columns], rows, numeric_from=5)
+                 ["Config", "Dim", "Precision", "Backend", "Frontier", *columns], rows, numeric_from=5,
+                 terminal_skip=_terminal_skip(a, columns))
 
 
 def budget_table(a: DeployAnalysis) -> Table | None:
@@ -147,7 +155,7 @@ def budget_table(a: DeployAnalysis) -> Table | None:
                f"fewer bytes, then lower latency; a point without a latency fits no latency budget. "
                f"{_setup_text(a)}; {_check_text(a)}.")
     return Table("deploy_budget", "Deploy: best under budget", caption, ["Budget", "Best", "Fitting", *columns],
-                 rows, numeric_from=2)
+                 rows, numeric_from=2, terminal_skip=_terminal_skip(a, ["Fitting", *columns]))
 
 
 def projection_table(a: DeployAnalysis) -> Table | None:

@@ -14,7 +14,6 @@ from typing import Any
 from rich.console import Console
 
 out = Console()
-TERMINAL_SKIP = ("Fitting", "encode p50", "search ms", "disk at N")
 
 
 def budgets_from(args: argparse.Namespace) -> list[Any] | None:
@@ -47,9 +46,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                         f"expected results of `leafbench run` with tasks)")
     for table in (budget_table(analysis), frontier_table(analysis)):
         if table is not None:  # the terminal gets the deciding columns; tables/ and deploy.json keep them all
-            table.terminal_skip = {c for c in table.columns if c.startswith(TERMINAL_SKIP)}
-            if {p.backend for p in analysis.points} == {"exact"}:
-                table.terminal_skip.add("Backend")
             out.print(table.to_rich())
     for note in analysis.notes + rs.notes:
         out.print(f"note: {note}", highlight=False)

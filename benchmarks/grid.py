@@ -84,7 +84,7 @@ def main() -> None:
         records = list(grid.run(suite.tasks[0]))
         total = time.perf_counter() - start
         encode = service.encode_seconds
-        search = sum(r["timings"]["search_s"] for r in records)
+        search = sum(r.timings["search_s"] for r in records)
         print(f"grid: {len(records)} cells in {total:.1f} s; encoding alone {encode:.1f} s; "
               f"grid/encoding = {total / encode:.3f} (goal <= 1.2)")
 

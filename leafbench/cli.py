@@ -31,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out.print(f"{args.suite}: ok: suite '{suite.name}', {len(suite.models)} models, {len(suite.configs)} configs, "
               f"{len(suite.tasks)} retrieval tasks, {cells} grid cells -> {suite.results_dir}")
     if suite.mteb is not None:  # resolves the names: a misspelt MTEB task or benchmark fails here, with mteb's hint
-        from leafbench.evaluate.mteb import resolve_tasks
+        from leafbench.evaluate.mteb.tasks import resolve_tasks
 
         out.print(f"  mteb: {len(resolve_tasks(suite.mteb.tasks, suite.mteb.benchmarks))} tasks")
     return 0
@@ -43,6 +43,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from leafbench.summary import grid_table
 
     suite = load_suite(args.suite, _suite_overrides(args))
+    if args.ray:
+        suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
     outcome = run_suite(suite, force=args.force, only=args.only)
     if outcome.distill is not None:
         from leafbench.distill.stage import distill_table
@@ -89,7 +91,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_mteb_tasks(args: argparse.Namespace) -> int:
-    from leafbench.evaluate.mteb import task_rows
+    from leafbench.evaluate.mteb.tasks import task_rows
 
     rows = task_rows(args.benchmark)
     keys = ("name", "type", "main_score")
@@ -118,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_suite_args(p)
     p.add_argument("--only", action="append", metavar="TASK", help="run only this task (repeatable)")
     p.add_argument("--force", action="store_true", help="recompute finished cells (embeddings stay cached)")
+    p.add_argument("--ray", metavar="ADDRESS", help="encode on a Ray cluster (auto, ray://HOST:10001, or local); "
+                                                    "overrides the suite's executor kind and address")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="check a suite file without running it")
@@ -145,9 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.report.commands import add_report_commands
 
     add_report_commands(sub)  # report, figures, export
+    from leafbench.store.commands import add_cache_commands
+
+    add_cache_commands(sub)  # cache verify, cache gc
     from leafbench.report.deploy_cli import add_deploy_command
 
-    add_deploy_command(sub)
+    add_deploy_command(sub)  # deploy: quality / memory / latency frontier
     return parser
 
 

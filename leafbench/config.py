@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -16,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leafbench.distill.spec import DistillSpec
 from leafbench.errors import UserError
+from leafbench.executors.spec import ExecutorSpec
+from leafbench.search.spec import SearchSpec
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]
 Dim = Union[int, Literal["full"]]
+Search = Union[SearchSpec, dict[Precision, SearchSpec]]  # one backend, or one per precision (others: exact)
 
 
 class _Strict(BaseModel):
@@ -47,6 +51,7 @@ class EvalConfig(_Strict):
     standard: str | None = None
     asymmetric: AsymmetricPair | None = None
     dims: list[Dim] | None = None  # overrides the suite's dims for this config
+    search: Search | None = None  # overrides the suite's search backend for this config
 
     @model_validator(mode="after")
     def _one_mode(self) -> "EvalConfig":
@@ -185,11 +190,20 @@ class Suite(_Strict):
     dims: list[Dim] = Field(default_factory=lambda: ["full"])
     precisions: list[Precision] = Field(default_factory=lambda: ["float32"])
     rescore: int = Field(default=0, ge=0)  # binary/int8: float32 rescoring of this many top candidates (0: none)
+    search: Search | None = None  # search backend (leafbench.search.spec): exact scan unless set
     k_values: list[int] = Field(default_factory=lambda: [1, 3, 5, 10, 100, 1000])
     ignore_identical_ids: bool = True
     throughput: ThroughputSpec | None = None  # speed stage after evaluation (leafbench.throughput)
     mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
     distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)  # where missing embeddings are encoded (Ray)
+
+    def search_for(self, config: str, precision: str) -> SearchSpec:
+        """The search backend of a config at a precision: the config's `search`, else the suite's, else exact."""
+        chosen = self.configs[config].search if self.configs[config].search is not None else self.search
+        if isinstance(chosen, dict):
+            chosen = chosen.get(precision)  # type: ignore[call-overload]
+        return chosen if chosen is not None else SearchSpec()
 
     @field_validator("name")
     @classmethod
@@ -245,6 +259,24 @@ class Suite(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _something_to_run(self) -> "Suite":
+        if not self.tasks and self.mteb is None and self.distill is None and self.throughput is None:
+            raise ValueError("tasks: the suite has nothing to run; give retrieval 'tasks: [...]', an 'mteb:' "
+                             "section, a 'distill:' or a 'throughput:' stage")
+        return self
+
+    @model_validator(mode="after")
+    def _local_model_folders(self) -> "Suite":
+        """A model id written as a path must exist: otherwise it would go to the hub as a model name and fail later
+        with a confusing message (distill outputs are made by the run, so they may not exist yet)."""
+        produced = set(self.distill.output_names()) if self.distill is not None else set()
+        for name, spec in self.models.items():
+            if name not in produced and looks_like_path(spec.id) and not Path(spec.id).expanduser().exists():
+                raise ValueError(f"models.{name}.id: local folder '{spec.id}' does not exist (expected a "
+                                 f"sentence-transformers model folder, a hub id like 'org/name', or a packaged id)")
+        return self
+
+    @model_validator(mode="after")
     def _mteb_configs(self) -> "Suite":
         for ref in (self.mteb.configs or []) if self.mteb is not None else []:
             if ref not in self.configs:
@@ -278,6 +310,13 @@ class Suite(_Strict):
         return self.results_dir / "distill" / f"run-{spec_hash(self.distill.identity(self.models, self.tasks))}"
 
 
+def looks_like_path(model_id: str) -> bool:
+    """A model id that can only be a filesystem path: './x', '/x', '~/x', 'a/b/c', 'x\\y' or a trailing slash
+    (a hub id is 'org/name')."""
+    return model_id.startswith((".", "/", "~")) or model_id.count("/") > 1 or "\\" in model_id or \
+        model_id.endswith("/")
+
+
 def spec_hash(obj: Any) -> str:
     """Stable short hash of any JSON-able value; results store it so a re-run recognises an unchanged cell."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
@@ -291,6 +330,8 @@ def _format_validation(path: Path, err: ValidationError) -> str:
     if first["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see suites/ for the known fields)"
     more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    if not loc and re.match(r"[\w.\[\]]+: ", msg):  # a whole-suite check names its own field
+        return f"{path}: {msg}{more}"
     return f"{path}: {loc or '(top level)'}: {msg}{more}"
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Callable, Iterator
-from typing import Literal
-
 import numpy as np
 import torch
 
@@ -19,11 +17,11 @@ from leafbench.assets import resolve_model
 from leafbench.config import ModelSpec
 from leafbench.errors import UserError
 from leafbench.hardware import native_bf16, resolve_dtype
+from leafbench.identity import ModelFacts, ResolvedModel, cached_facts, folder_signature, model_folder, remember_facts
 from leafbench.progress import stderr
+from leafbench.roles import Role
 
-Role = Literal["query", "document"]
 ProgressFn = Callable[[int], None]
-
 
 
 def resolve_device(device: str) -> str:
@@ -70,28 +68,36 @@ class Encoder:
         self.name = name
         self.spec = spec
         self.device = resolve_device(device)
+        folder = model_folder(spec.id)
+        signature = folder_signature(folder) if folder is not None else None  # taken before the files are read
         self.model = load_sentence_transformer(spec.id, self.device, field=f"models.{name}.id")
+        cached = cached_facts(folder, signature) if folder is not None and signature is not None else None
+        own_max_seq_length = self.model.max_seq_length
         if spec.max_seq_length is not None:
             self.model.max_seq_length = spec.max_seq_length
         if spec.dtype == "bf16" and not native_bf16(self.device):
             stderr.log(f"models.{name}.dtype: bf16 on a {self.device} without native bf16 kernels runs several times "
                        f"slower than fp32 here; 'dtype: auto' picks the fast one")
-        self.fingerprint = model_fingerprint(self.model)
-        self.dim = int(self.model.get_embedding_dimension() or 0)
-        if self.dim <= 0:
+        dim = int(self.model.get_embedding_dimension() or 0)
+        if dim <= 0:
             raise UserError(f"models.{name}.id: '{spec.id}' does not report a fixed embedding dimension")
+        self.facts = cached or ModelFacts(model_fingerprint(self.model), dim,
+                                          dict(getattr(self.model, "prompts", None) or {}), own_max_seq_length)
+        if folder is not None and signature is not None and cached is None:
+            remember_facts(folder, signature, self.facts)  # the next run's identity checks need not load it
+        self.fingerprint, self.dim = self.facts.fingerprint, self.facts.dim
+
+    @property
+    def resolved(self) -> ResolvedModel:
+        return ResolvedModel(self.name, self.spec, self.facts, self.dtype)
 
     def prompt(self, role: Role) -> str:
         """The suite's prompt for the role, else the model's own prompt of that name, else none."""
-        given = self.spec.query_prompt if role == "query" else self.spec.document_prompt
-        if given is not None:
-            return given
-        return (getattr(self.model, "prompts", None) or {}).get(role, "")
+        return self.resolved.prompt(role)
 
     def cache_namespace(self, role: Role) -> dict[str, object]:
         """Everything besides the text that determines an embedding: the embedding store's key."""
-        return {"fingerprint": self.fingerprint, "role": role, "prompt": self.prompt(role),
-                "max_seq_length": self.model.max_seq_length, "dtype": self.dtype}
+        return self.resolved.namespace(role)
 
     @property
     def dtype(self) -> str:

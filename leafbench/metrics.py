@@ -47,13 +47,26 @@ def evaluate_run(qrels: Qrels, run: Run, k_values: list[int],
 
 
 def run_from_topk(topk: TopK, query_ids: list[str], doc_ids: list[str]) -> Run:
-    """The pytrec_eval/BEIR run {qid: {doc_id: score}} of a TopK whose rows follow `query_ids`."""
+    """The pytrec_eval/BEIR run {qid: {doc_id: score}} of a TopK whose rows follow `query_ids`.
+
+    pytrec_eval ranks a run by score descending, then doc id descending; a TopK is in that order already when
+    `doc_ids` are sorted (leafbench's tie rule, `leafbench.search.topk`). A rescored TopK mixes two scales: its
+    first `rescored` columns are float32 scores, the rest quantized scores in the quantized order. The run keeps
+    the float scores and shifts each row's quantized tail, by one constant, to just below its lowest rescored
+    score, so pytrec_eval sees the TopK's own order, ties included (the shift is exact in Python floats).
+    """
     if len(query_ids) != len(topk.indices):
         raise ValueError(f"{len(query_ids)} query ids for {len(topk.indices)} result rows")
     if topk.indices.size and not 0 <= int(topk.indices.min()) <= int(topk.indices.max()) < len(doc_ids):
         raise ValueError(f"result indices out of range for {len(doc_ids)} doc ids")
-    return {qid: {doc_ids[i]: float(s) for i, s in zip(row_idx.tolist(), row_scores.tolist())}
-            for qid, row_idx, row_scores in zip(query_ids, topk.indices, topk.scores)}
+    run: Run = {}
+    for qid, row_idx, row_scores in zip(query_ids, topk.indices.tolist(), topk.scores.tolist()):
+        head = topk.rescored
+        if 0 < head < len(row_scores):
+            shift = min(row_scores[:head]) - 1.0 - max(row_scores[head:])
+            row_scores = row_scores[:head] + [s + shift for s in row_scores[head:]]
+        run[qid] = {doc_ids[i]: float(s) for i, s in zip(row_idx, row_scores)}
+    return run
 
 
 def topk_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:

@@ -1,4 +1,5 @@
-"""`leafbench run`: every stage of a suite, in order, into its results folder."""
+"""`leafbench run`: every stage of a suite, in order, into its results folder (held under a lock), recording the
+run's cells in the folder's manifest (`run.json`) as they finish."""
 
 from __future__ import annotations
 
@@ -12,69 +13,89 @@ from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.evaluate.retrieval import RetrievalGrid, check_config_dims
 from leafbench.progress import stderr
+from leafbench.records import ManifestCell, MtebCell, RetrievalCell
+from leafbench.results import RunLog, remove_temp_files, results_lock
 
 
 @dataclass
 class RunOutcome:
     results_dir: Path
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[RetrievalCell] = field(default_factory=list)
     computed: int = 0
     reused: int = 0
     encoded_texts: int = 0
     seconds: float = 0.0
     distill: dict[str, Any] | None = None  # the distill stage's record (leafbench.distill.stage)
     throughput: Any = None  # leafbench.throughput.ThroughputOutcome when the suite has a throughput section
-    mteb_records: list[dict[str, Any]] = field(default_factory=list)  # leafbench.mteb/1 cell records
+    mteb_records: list[MtebCell] = field(default_factory=list)
     mteb_leaderboard: Path | None = None
 
 
 def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) -> RunOutcome:
-    """Run the suite's retrieval grid; `only` restricts it to the named tasks."""
-    start = time.perf_counter()
-    service = EmbeddingService(suite.models, device=suite.device)
-    mteb_grid = None
-    if suite.mteb is not None:  # resolved up front: a misspelt MTEB task fails before any encoding
-        from leafbench.evaluate.mteb import MtebGrid
+    """Run the suite's stages; `only` restricts them to the named tasks. A second run on the same results folder
+    stops at once with a UserError naming the lock file."""
+    with results_lock(suite.results_dir):
+        remove_temp_files(suite.results_dir)  # half-written files of a killed run; the lock says none is live
+        return _run(suite, force, only)
 
-        mteb_grid = MtebGrid(suite, service, suite.results_dir, force=force)
+
+def _run(suite: Suite, force: bool, only: list[str] | None) -> RunOutcome:
+    start = time.perf_counter()
+    service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
+    mteb_tasks: list[Any] = []
+    if suite.mteb is not None:  # resolved up front: a misspelt MTEB task fails before any encoding
+        from leafbench.evaluate.mteb.tasks import resolve_tasks
+
+        mteb_tasks = resolve_tasks(suite.mteb.tasks, suite.mteb.benchmarks)
     tasks = suite.tasks
     if only:
-        known = {t.task_name for t in tasks} | {t.metadata.name for t in (mteb_grid.tasks if mteb_grid else [])}
+        known = {t.task_name for t in tasks} | {t.metadata.name for t in mteb_tasks}
         unknown = [o for o in only if o not in known]
         if unknown:
             raise UserError(f"--only {', '.join(unknown)}: no such task in suite '{suite.name}' "
                             f"(tasks: {', '.join(sorted(known)) or 'none'})")
         tasks = [t for t in tasks if t.task_name in only]
+        mteb_tasks = [t for t in mteb_tasks if t.metadata.name in only]
     outcome = RunOutcome(results_dir=suite.results_dir)
     if tasks:
         check_config_dims(suite, service)
+
+    def carried(cell: ManifestCell) -> bool:  # --only: the suite's other tasks stay in the latest run
+        return bool(only) and cell.task not in only
+
+    log = RunLog(suite.results_dir, suite.name, carry=carried)
     if suite.distill is not None:  # first stage: the grid then evaluates the students it exports
-        from leafbench.distill.stage import run_distill
+        from leafbench.distill.stage import RECORD, run_distill
 
         stderr.log("distill")
         outcome.distill = run_distill(suite, service)
-    grid = RetrievalGrid(suite, service, suite.results_dir, force=force)
+        if (suite.distill_run_dir / RECORD).is_file():
+            log.add_file(suite.distill_run_dir / RECORD)
+    grid = RetrievalGrid(suite, service, suite.results_dir, force=force, log=log)
     for task in tasks:
         stderr.log(f"task {task.task_name}")
         outcome.records.extend(grid.run(task))
     outcome.computed, outcome.reused = grid.computed, grid.reused
-    if mteb_grid is not None:  # after the retrieval grid, on the same service: shared texts are not re-encoded
-        for mtask in mteb_grid.tasks:
-            if not only or mtask.metadata.name in only:
-                stderr.log(f"mteb task {mtask.metadata.name}")
-                outcome.mteb_records.extend(mteb_grid.run(mtask))
+    if suite.mteb is not None:  # after the retrieval grid, on the same service: shared texts are not re-encoded
+        from leafbench.evaluate.mteb.grid import MtebGrid
+
+        mteb_grid = MtebGrid(suite, service, suite.results_dir, force=force, log=log)
+        for mtask in mteb_tasks:
+            stderr.log(f"mteb task {mtask.metadata.name}")
+            outcome.mteb_records.extend(mteb_grid.run(mtask))
         outcome.mteb_leaderboard = mteb_grid.write_leaderboard(outcome.mteb_records)
         outcome.computed += mteb_grid.computed
         outcome.reused += mteb_grid.reused
     if outcome.distill is not None:  # the evaluation table goes into the distilled models' cards
         from leafbench.distill.stage import finalize_distill
 
-        finalize_distill(suite, outcome.records)
+        finalize_distill(suite, [r.to_json() for r in outcome.records])
     outcome.encoded_texts = service.store.encoded_texts
     if suite.throughput is not None:  # last stage, after every evaluation stage: speed of the loaded models
         from leafbench.throughput import run_throughput
 
         stderr.log("throughput")
         outcome.throughput = run_throughput(suite, force=force, service=service)
+    log.finish()
     outcome.seconds = time.perf_counter() - start
     return outcome

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
-
 from rich.table import Table
 
+from leafbench.records import RetrievalCell
 
-def grid_table(records: list[dict[str, Any]], metric: str = "NDCG@10") -> Table:
+
+def grid_table(records: list[RetrievalCell], metric: str = "NDCG@10") -> Table:
     """One row per (task, config, dim), one column per precision, in the order the suite ran them."""
     precisions: list[str] = []
     rows: dict[tuple[str, str, int], dict[str, float]] = defaultdict(dict)
     for rec in records:
-        if rec["precision"] not in precisions:
-            precisions.append(rec["precision"])
-        rows[(rec["task"], rec["config"], rec["dim"])][rec["precision"]] = rec["scores"][metric]
+        if rec.precision not in precisions:
+            precisions.append(rec.precision)
+        rows[(rec.task, rec.config, rec.dim)][rec.precision] = rec.scores[metric]
     table = Table(title=f"{metric} (retrieval)", show_lines=False)
     for col in ("task", "config", "dim"):
         table.add_column(col, style="bold" if col == "task" else None)

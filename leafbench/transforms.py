@@ -11,16 +11,98 @@ different questions:
   by a raw integer dot product. The per-dimension offsets do not cancel, so it distorts scores; it is kept so results
   are comparable with sentence-transformers. It delegates to sentence-transformers (imported lazily, on first use,
   because that import pulls in torch) so the codes stay bit-identical to it.
+
+Document embeddings may be an ndarray or any *row source* (`RowSource`: `.shape`, `len()`, and `__getitem__` of a
+slice or an int array returning float32 rows, e.g. the store's memory-mapped `RowView`): every pass over a corpus
+here reads it chunk by chunk (`iter_chunks`), so a corpus never has to fit in memory, and `TruncatedRows` is the
+lazy Matryoshka view of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol, Union, runtime_checkable
 
 import numpy as np
 
 INT8_SCHEMES = ("int8", "int8-affine")
+CHUNK_ROWS = 65536  # rows per pass step: 65536 x 768 float32 = 192 MiB, the bound on a pass's own memory
+
+
+@runtime_checkable
+class RowSource(Protocol):
+    """A lazy, read-only [n, dim] float32 matrix: slices and int-array gathers return float32 ndarrays."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray: ...
+
+
+Rows = Union[np.ndarray, RowSource]
+
+
+def as_rows(rows: Rows, name: str = "embeddings") -> Rows:
+    """`rows` checked to be 2-D float rows: an ndarray becomes a float32 view, a row source is kept lazy."""
+    if isinstance(rows, np.ndarray) or not isinstance(rows, RowSource):
+        return as_float_matrix(rows, name)
+    if len(rows.shape) != 2:
+        raise ValueError(f"{name} must be rows [n, dim], got shape {tuple(rows.shape)}")
+    return rows
+
+
+def iter_chunks(rows: Rows, chunk: int = CHUNK_ROWS, name: str = "embeddings") -> Iterator[tuple[int, np.ndarray]]:
+    """(start, float32 rows[start:start+chunk]) over the whole source, refusing non-finite rows as they pass:
+    a NaN/inf embedding would otherwise become a silent, meaningless score."""
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    for start in range(0, len(rows), chunk):
+        arr = as_float_matrix(rows[start:start + chunk], name)
+        check_finite(arr, name, start)
+        yield start, arr
+
+
+def check_finite(arr: np.ndarray, name: str, offset: int = 0) -> None:
+    """Raise naming the first non-finite row (numbered from `offset`)."""
+    bad = ~np.isfinite(arr).all(axis=1)
+    if bad.any():
+        raise ValueError(f"{name} contain non-finite values (NaN/inf embedding), first at row "
+                         f"{offset + int(np.flatnonzero(bad)[0])}")
+
+
+def gather(rows: Rows, indices: np.ndarray) -> np.ndarray:
+    """float32 rows at `indices` (any shape of ints; the result has that shape + [dim]), read once per distinct row."""
+    flat = np.asarray(indices, dtype=np.int64).ravel()
+    unique, inverse = np.unique(flat, return_inverse=True)
+    picked = as_float_matrix(rows[unique]) if len(unique) else np.empty((0, rows.shape[1]), np.float32)
+    return picked[inverse].reshape(*np.shape(indices), rows.shape[1])
+
+
+class TruncatedRows:
+    """Lazy Matryoshka view: rows cut to their first `dim` columns and L2-renormalised only when read."""
+
+    def __init__(self, rows: Rows, dim: int):
+        self.rows = as_rows(rows)
+        if not 1 <= dim <= self.rows.shape[1]:
+            raise ValueError(f"cannot truncate {self.rows.shape[1]}-d embeddings to {dim} dims (need 1 <= dim <= "
+                             f"{self.rows.shape[1]})")
+        self.dim = dim
+        self.dtype = np.dtype(np.float32)
+        parent = getattr(self.rows, "fingerprint", None)
+        self.fingerprint = f"{parent}:dim{dim}" if parent else None  # what an index cache keys a view by
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), self.dim)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        return l2_normalize(as_float_matrix(self.rows[key])[:, :self.dim])
 
 
 def as_float_matrix(emb: np.ndarray, name: str = "embeddings") -> np.ndarray:
@@ -82,16 +164,23 @@ class Int8Calibration:
         return int(params.shape[-1])
 
 
-def calibrate_int8(corpus_emb: np.ndarray, scheme: str = "int8") -> Int8Calibration:
-    """Fit int8 parameters on the corpus embeddings (not the queries: an index is built before queries arrive)."""
-    arr = as_float_matrix(corpus_emb, "corpus embeddings")
-    if arr.shape[0] == 0:
+def calibrate_int8(corpus: Rows, scheme: str = "int8", chunk: int = CHUNK_ROWS,
+                   name: str = "corpus embeddings") -> Int8Calibration:
+    """Fit int8 parameters on the corpus embeddings (not the queries: an index is built before queries arrive),
+    one chunk at a time: per-dimension max|x| (or min and max) reduce exactly across chunks."""
+    if scheme not in INT8_SCHEMES:
+        raise ValueError(f"unknown int8 scheme {scheme!r}; expected one of {INT8_SCHEMES}")
+    rows = as_rows(corpus, name)
+    if len(rows) == 0:
         raise ValueError("cannot calibrate int8 on an empty corpus")
+    lo = np.full(rows.shape[1], np.inf, np.float32)
+    hi = np.full(rows.shape[1], -np.inf, np.float32)
+    for _, arr in iter_chunks(rows, chunk, name):
+        np.minimum(lo, arr.min(axis=0), out=lo)
+        np.maximum(hi, arr.max(axis=0), out=hi)
     if scheme == "int8":
-        return Int8Calibration(scheme, scale=(np.abs(arr).max(axis=0) / np.float32(127)).astype(np.float32))
-    if scheme == "int8-affine":
-        return Int8Calibration(scheme, ranges=np.vstack((arr.min(axis=0), arr.max(axis=0))).astype(np.float32))
-    raise ValueError(f"unknown int8 scheme {scheme!r}; expected one of {INT8_SCHEMES}")
+        return Int8Calibration(scheme, scale=(np.maximum(np.abs(lo), np.abs(hi)) / np.float32(127)).astype(np.float32))
+    return Int8Calibration(scheme, ranges=np.vstack((lo, hi)).astype(np.float32))
 
 
 def quantize_int8(emb: np.ndarray, cal: Int8Calibration) -> np.ndarray:

@@ -32,7 +32,7 @@ def test_scores_equal_beir_and_sentence_transformers(tmp_path: Path, bbc_folder:
         "models": {"minilm": {"id": MINILM_ID, "max_seq_length": 128}},
         "configs": {"minilm": {"standard": "minilm"}},
         "tasks": [{"path": str(bbc_folder), "name": "bbc"}], "k_values": K_VALUES}))
-    ours = run_suite(load_suite(suite_path)).records[0]["scores"]
+    ours = run_suite(load_suite(suite_path)).records[0].scores
 
     data = load_beir_folder(bbc_folder)
     beir_model = models.SentenceBERT(resolve_model(MINILM_ID))

@@ -44,14 +44,14 @@ def test_grid_encodes_once_and_resumes(tmp_path: Path, tiny_model: Path, tiny_mo
     files = sorted((suite.results_dir / "retrieval" / "small-beir").rglob("*.json"))
     assert [f.relative_to(suite.results_dir / "retrieval" / "small-beir").as_posix() for f in files][:3] == [
         "asym/dim128-binary.json", "asym/dim128-float32.json", "asym/dim128-int8.json"]
-    asym = [r for r in first.records if r["config"] == "asym"]
-    assert all(0.0 <= r["alignment"]["top10_overlap_with_teacher"] <= 1.0 for r in asym)
-    assert all(r["alignment"] is None for r in first.records if r["config"] != "asym")
-    assert {r["variant"].split(":")[0] for r in first.records} == {"float32", "int8", "binary"}
+    asym = [r for r in first.records if r.config == "asym"]
+    assert all(0.0 <= r.alignment["top10_overlap_with_teacher"] <= 1.0 for r in asym)
+    assert all(r.alignment is None for r in first.records if r.config != "asym")
+    assert {r.variant.split(":")[0] for r in first.records} == {"float32", "int8", "binary"}
 
     second = run_suite(suite)
     assert (second.computed, second.reused, second.encoded_texts) == (0, 18, 0)
-    assert [r["scores"] for r in second.records] == [r["scores"] for r in first.records]
+    assert [r.scores for r in second.records] == [r.scores for r in first.records]
 
     forced = run_suite(suite, force=True)
     assert (forced.computed, forced.encoded_texts) == (18, 0)
@@ -62,7 +62,7 @@ def test_full_dim_float32_equals_brute_force(tmp_path: Path, tiny_model: Path, t
     from sentence_transformers import SentenceTransformer
 
     suite = load_suite(make_suite(tmp_path, tiny_model, tiny_model_b, small_beir, precisions=["float32"]))
-    rec = next(r for r in run_suite(suite).records if r["config"] == "teacher" and r["dim"] == 128)
+    rec = next(r for r in run_suite(suite).records if r.config == "teacher" and r.dim == 128)
     data = load_beir_folder(small_beir)
     qids, dids = sorted(data.queries), sorted(data.corpus)
     model = SentenceTransformer(str(tiny_model), device="cpu")
@@ -72,7 +72,7 @@ def test_full_dim_float32_equals_brute_force(tmp_path: Path, tiny_model: Path, t
     run = {qid: {did: float(s) for did, s in zip(dids, row)} for qid, row in zip(qids, scores)}
     expected, _ = evaluate_run(data.qrels, run, [1, 10, 100])
     for metric in ("NDCG@10", "MAP@100", "Recall@100", "MRR@10"):
-        assert rec["scores"][metric] == pytest.approx(expected[metric], abs=1e-5), metric
+        assert rec.scores[metric] == pytest.approx(expected[metric], abs=1e-5), metric
 
 
 def test_dim_larger_than_model_is_an_error(tmp_path: Path, tiny_model: Path, tiny_model_b: Path,

@@ -15,8 +15,9 @@ from leafbench.datasets.mteb_tasks import (BBCNewsTitleRetrieval, BBCNewsTopicCl
                                            BBCNewsTopicClustering, LeeDocumentSimilaritySTS, read_lee_corpus)
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder
-from leafbench.evaluate.mteb import MtebGrid, Route, Routing
-from leafbench.evaluate.mteb_results import load_results
+from leafbench.evaluate.mteb.encoders import Route, Routing
+from leafbench.evaluate.mteb.grid import MtebGrid
+from leafbench.evaluate.mteb.results import load_results
 from leafbench.transforms import calibrate_int8, truncate
 
 LEE_DOCS = 10  # the bridge's STS path on 45 pairs instead of 1,225: same code, a fraction of plain mteb's encoding
@@ -89,7 +90,7 @@ def test_one_encoding_pass_per_distinct_model_and_role(grid_run: dict[str, Any])
     # a re-run reuses every cell and encodes nothing
     assert grid_run["again"].computed == 0 and grid_run["again"].reused == len(records)
     assert grid_run["passes_after_rerun"] == grid_run["passes"]
-    assert [r["main_score"] for r in grid_run["reused"]] == [r["main_score"] for r in records]
+    assert [r.main_score for r in grid_run["reused"]] == [r.main_score for r in records]
 
 
 def test_results_are_mteb_layout_and_load_with_mteb(grid_run: dict[str, Any]) -> None:
@@ -103,25 +104,25 @@ def test_results_are_mteb_layout_and_load_with_mteb(grid_run: dict[str, Any]) ->
     by_key = {(m.model_name, m.experiment_name, t.task_name): t.get_score()
               for m in loaded.model_results for t in m.task_results}
     for rec in grid_run["records"]:
-        assert (root / rec["mteb_file"]).parent.joinpath("model_meta.json").is_file()
-        assert by_key[(rec["model_name"], rec["experiment"], rec["task"])] == pytest.approx(rec["main_score"],
+        assert (root / rec.mteb_file).parent.joinpath("model_meta.json").is_file()
+        assert by_key[(rec.model_name, rec.experiment, rec.task)] == pytest.approx(rec.main_score,
                                                                                              abs=1e-6)
-        assert TaskResult.from_disk(root / rec["mteb_file"]).task_name == rec["task"]
-    full = [r for r in grid_run["records"] if r["config"] == "a" and r["dim"] == r["full_dim"]
-            and r["precision"] == "float32"]
-    assert {r["experiment"] for r in full} == {None}  # the model as published: the revision folder itself
-    assert all("/experiments/" not in r["mteb_file"] for r in full)
-    variant = next(r for r in grid_run["records"] if r["config"] == "a" and r["dim"] == 64
-                   and r["precision"] == "int8")
-    assert variant["experiment"] == "embed_dim_64__int8_scheme_symmetric__output_dtypes_int8"
-    asym = [r for r in grid_run["records"] if r["config"] == "asym"]
-    assert {r["model_name"] for r in asym} == {"leafbench/asym"}
-    assert all(r["experiment_kwargs"]["symmetric_side"] == "query" for r in asym)
-    assert {r["symmetric_model"]["name"] for r in asym} == {"b"}
+        assert TaskResult.from_disk(root / rec.mteb_file).task_name == rec.task
+    full = [r for r in grid_run["records"] if r.config == "a" and r.dim == r.full_dim
+            and r.precision == "float32"]
+    assert {r.experiment for r in full} == {None}  # the model as published: the revision folder itself
+    assert all("/experiments/" not in r.mteb_file for r in full)
+    variant = next(r for r in grid_run["records"] if r.config == "a" and r.dim == 64
+                   and r.precision == "int8")
+    assert variant.experiment == "embed_dim_64__int8_scheme_symmetric__output_dtypes_int8"
+    asym = [r for r in grid_run["records"] if r.config == "asym"]
+    assert {r.model_name for r in asym} == {"leafbench/asym"}
+    assert all(r.experiment_kwargs["symmetric_side"] == "query" for r in asym)
+    assert {r.symmetric_model["name"] for r in asym} == {"b"}
 
 
 def test_int8_is_calibrated_on_documents_when_the_task_has_them(grid_run: dict[str, Any]) -> None:
-    calib = {(r["task"], r["precision"]): r["calibration"] for r in grid_run["records"]}
+    calib = {(r.task, r.precision): r.calibration for r in grid_run["records"]}
     assert calib[("BBCNewsTitleRetrieval", "int8")] == "document side"
     assert calib[("LeeDocumentSimilaritySTS", "int8")] == "all task texts"
     assert calib[("BBCNewsTitleRetrieval", "float32")] is None
@@ -131,8 +132,8 @@ def test_int8_is_calibrated_on_documents_when_the_task_has_them(grid_run: dict[s
     task.load_data()
     calls = grid._discover(task)
     routing = Routing(Route("b", "query"), Route("a", "document"), Route("b", "query"))
-    calibration, sources = grid._calibrator(calls, routing)
-    assert sources == {"default": "document side"}
+    calibration = grid._calibrator(calls, routing)
+    assert calibration.sources == {"default": "document side"}
     docs = [t for c in calls if c.prompt_type == "document" for t in c.texts]
     doc_emb = grid.service.embed("a", "document", list(dict.fromkeys(docs)))
     expected = calibrate_int8(truncate(doc_emb, 64), "int8")
@@ -173,9 +174,9 @@ def test_float32_full_dim_equals_plain_mteb(tmp_path: Path, tiny_model: Path, ti
     suite = make_suite(tmp_path, tiny_model, tmp_path / "prompted", configs={"a": CONFIGS["a"], "b": CONFIGS["b"]},
                        dims=["full"], precisions=["float32"])
     _, records = run_grid(suite, tasks())
-    ours = {(r["config"], r["task"]): r["main_score"] for r in records}
-    sts_b = next(r for r in records if r["config"] == "b" and r["task"] == "LeeDocumentSimilaritySTS")
-    assert sts_b["symmetric_model"] == {"name": "b", "role": "document", "prompt": ""}
+    ours = {(r.config, r.task): r.main_score for r in records}
+    sts_b = next(r for r in records if r.config == "b" and r.task == "LeeDocumentSimilaritySTS")
+    assert sts_b.symmetric_model == {"name": "b", "role": "document", "prompt": ""}
     for config, path, all_types in (("a", tiny_model, True), ("b", tmp_path / "prompted", False)):
         model = SentenceTransformer(str(path), device="cpu")
         for task in tasks(all_types):
@@ -207,14 +208,14 @@ def test_aggregate_tasks_combine_their_subtasks_as_mteb_does(tmp_path: Path, tin
     suite = make_suite(tmp_path, tiny_model, tiny_model_b, configs={"a": CONFIGS["a"]}, dims=["full"],
                        precisions=["float32", "int8"])
     grid, records = run_grid(suite, [Aggregate()])
-    assert [r["task"] for r in records] == ["BBCNewsTitleRetrieval"] * 2 + ["OtherBBCRetrieval"] * 2 + [
+    assert [r.task for r in records] == ["BBCNewsTitleRetrieval"] * 2 + ["OtherBBCRetrieval"] * 2 + [
         "OfflineRetrievalAggregate"] * 2
     for agg in records[-2:]:
-        parts = [r for r in records if r["precision"] == agg["precision"] and r["task"] in agg["subtasks"]]
-        assert agg["main_score"] == pytest.approx(np.mean([r["main_score"] for r in parts]), abs=1e-6)
-        on_disk = TaskResult.from_disk(suite.results_dir / "mteb" / agg["mteb_file"])
+        parts = [r for r in records if r.precision == agg.precision and r.task in agg.subtasks]
+        assert agg.main_score == pytest.approx(np.mean([r.main_score for r in parts]), abs=1e-6)
+        on_disk = TaskResult.from_disk(suite.results_dir / "mteb" / agg.mteb_file)
         assert on_disk.task_name == "OfflineRetrievalAggregate"
-        assert Path(agg["mteb_file"]).parent == Path(parts[0]["mteb_file"]).parent  # beside its sub-tasks
+        assert Path(agg.mteb_file).parent == Path(parts[0].mteb_file).parent  # beside its sub-tasks
     import json
 
     rows = json.loads((suite.results_dir / "mteb" / "leaderboard.json").read_text())["rows"]
@@ -232,11 +233,22 @@ def test_mteb_retrieval_agrees_with_the_core_grid(tmp_path: Path, tiny_model: Pa
     suite = suite.model_copy(update={"precisions": ["float32", "int8", "int8-affine", "binary"]})
     service = EmbeddingService(suite.models, device="cpu", store_root=tmp_path / "store")
     spec = TaskSpec(packaged="bbc-news-titles", max_docs=60, max_queries=20)
-    core = {(r["config"], r["dim"], r["precision"]): r["scores"]["NDCG@10"]
+    core = {(r.config, r.dim, r.precision): r.scores["NDCG@10"]
             for r in RetrievalGrid(suite, service, suite.results_dir).run(spec)}
     grid = MtebGrid(suite, service, suite.results_dir)
-    bridged = {(r["config"], r["dim"], r["precision"]): r["main_score"]
+    bridged = {(r.config, r.dim, r.precision): r.main_score
                for r in grid.run(BBCNewsTitleRetrieval(max_docs=60, max_queries=20))}
     assert len(core) == 2 * 2 * 4 and bridged.keys() == core.keys()
     for cell, score in core.items():
         assert bridged[cell] == pytest.approx(score, abs=1e-5), cell
+
+
+def test_retrieval_tasks_are_searched_by_leafbench(grid_run: dict[str, Any]) -> None:
+    """MTEB retrieval cells go through leafbench's search (SearchProtocol); its backend and rescoring are in the
+    identity, so a change of either recomputes them. Other tasks keep mteb's own scoring."""
+    for rec in grid_run["records"]:
+        retrieval = rec.task == "BBCNewsTitleRetrieval"
+        assert rec.variant.startswith("leafbench search: ") == retrieval, (rec.task, rec.variant)
+        assert ("search" in rec.identity) == retrieval
+        if retrieval:
+            assert rec.identity["search"] == {"backend": {"backend": "exact"}, "rescore": 0}

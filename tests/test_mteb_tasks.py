@@ -12,8 +12,9 @@ from leafbench.datasets.mteb_tasks import (BBCNewsTitleRetrieval, BBCNewsTopicCl
                                            BBCNewsTopicClustering, LeeDocumentSimilaritySTS, offline_task,
                                            read_lee_corpus)
 from leafbench.errors import UserError
-from leafbench.evaluate.mteb import load_task_data, resolve_tasks
-from leafbench.evaluate.mteb_results import aggregate, build_model_meta, load_results, write_task_result
+from leafbench.evaluate.mteb.tasks import load_task_data, resolve_tasks
+from leafbench.evaluate.mteb.naming import aggregate
+from leafbench.evaluate.mteb.results import build_model_meta, load_results, write_task_result
 
 
 def test_lee_sts_is_every_pair_with_its_human_rating() -> None:
@@ -138,7 +139,7 @@ def test_aggregates_follow_mtebs_definitions() -> None:
 
 
 def test_identity_names_the_variant_as_mteb_experiments() -> None:
-    from leafbench.evaluate.mteb import mteb_identity
+    from leafbench.evaluate.mteb.naming import mteb_identity
 
     plain = {"id": "sentence-transformers/all-MiniLM-L6-v2", "fingerprint": "fp1", "dtype": "fp32"}
     assert mteb_identity("s", "standard", plain, plain, 384, 384, "float32") == (
@@ -156,7 +157,7 @@ def test_identity_names_the_variant_as_mteb_experiments() -> None:
 
 
 def test_tasks_without_prompt_types_are_embedded_without_a_prompt_where_a_role_has_none() -> None:
-    from leafbench.evaluate.mteb import symmetric_role
+    from leafbench.roles import symmetric_role
 
     assert symmetric_role({"query": "", "document": ""}, "query") == "query"
     assert symmetric_role({"query": "Represent this sentence: ", "document": ""}, "query") == "document"

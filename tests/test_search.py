@@ -1,14 +1,17 @@
-"""Chunked exact search against brute-force references (full score matrix + stable argsort)."""
+"""Chunked exact search against brute-force references (full score matrix + a sort under the tie rule)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from leafbench.search import VARIANTS, block_topk, build_index, retrieve
+from leafbench.metrics import evaluate_run, run_from_topk
+from leafbench.precisions import get
+from leafbench.search import block_topk, build_index, retrieve
 from leafbench.transforms import binarize, calibrate_int8, dequantize_int8, l2_normalize, quantize_int8
 
 PRECISIONS = ["float32", "int8", "int8-affine", "binary"]
+VARIANTS = {name: get(name).variant for name in PRECISIONS}
 
 
 def _emb(n: int, dim: int, seed: int) -> np.ndarray:
@@ -32,8 +35,9 @@ def _reference_scores(queries: np.ndarray, docs: np.ndarray, precision: str) -> 
 
 
 def _reference_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable argsort of -score: score descending, ties by lower doc index."""
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    """The tie rule by hand: score descending, ties by higher doc index (a stable sort of the reversed columns)."""
+    n = scores.shape[1]
+    order = n - 1 - np.argsort(-scores[:, ::-1], axis=1, kind="stable")[:, :k]
     return np.take_along_axis(scores, order, axis=1), order
 
 
@@ -89,7 +93,7 @@ def _dyadic(n: int, dim: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
-def test_ties_prefer_lower_doc_index_in_every_chunking(precision):
+def test_ties_prefer_higher_doc_index_in_every_chunking(precision):
     """Duplicated docs tie; the order must not depend on chunk sizes or on argpartition's choice among ties."""
     docs = np.repeat(_dyadic(5, 16, 2), 12, axis=0)[np.random.default_rng(3).permutation(60)]
     queries = _dyadic(9, 16, 4)
@@ -104,23 +108,49 @@ def test_ties_prefer_lower_doc_index_in_every_chunking(precision):
 def test_block_topk_repairs_ties_straddling_the_cut():
     scores = np.array([[0.5, 0.9, 0.5, 0.5, 0.1, 0.5]], np.float32)
     top, idx = block_topk(scores, 3)
-    assert sorted(idx[0].tolist()) == [0, 1, 2]
+    assert sorted(idx[0].tolist()) == [1, 3, 5]  # the tie rule keeps the highest tied columns
     np.testing.assert_array_equal(top[0], scores[0, idx[0]])
 
 
 @pytest.mark.parametrize("precision", ["int8", "int8-affine", "binary"])
-@pytest.mark.parametrize("rescore", [1, 40])
-def test_rescoring_equals_brute_force(data, precision, rescore):
+@pytest.mark.parametrize("rescore, k", [(1, 10), (4, 10), (40, 10), (10, 10)])
+def test_rescoring_equals_brute_force(data, precision, rescore, k):
+    """The top `rescore` quantized candidates re-sorted by float32, the rest in quantized order, k returned."""
     queries, docs = data
-    k = 10
-    n_cand = max(k, rescore)
-    _, candidates = _reference_topk(_reference_scores(queries, docs, precision), n_cand)
-    exact = np.take_along_axis(queries.astype(np.float64) @ docs.T.astype(np.float64), candidates, axis=1)
-    order = np.lexsort((candidates, -exact), axis=-1)[:, :k]
+    qscores, candidates = _reference_topk(_reference_scores(queries, docs, precision), max(k, rescore))
+    exact = np.take_along_axis(queries.astype(np.float64) @ docs.T.astype(np.float64), candidates[:, :rescore],
+                               axis=1)
+    order = np.lexsort((-candidates[:, :rescore], -exact), axis=-1)[:, :k]
+    want_idx = np.concatenate((np.take_along_axis(candidates[:, :rescore], order, axis=1), candidates[:, rescore:k]),
+                              axis=1)
+    want_scores = np.concatenate((np.take_along_axis(exact, order, axis=1), qscores[:, rescore:k]), axis=1)
     top = retrieve(queries, docs, precision, k, rescore=rescore, query_chunk=4, doc_chunk=9)
-    np.testing.assert_array_equal(top.indices, np.take_along_axis(candidates, order, axis=1))
-    np.testing.assert_allclose(top.scores, np.take_along_axis(exact, order, axis=1), rtol=1e-5, atol=1e-6)
-    assert top.variant == f"{VARIANTS[precision]}; float32 rescoring of top {n_cand}"
+    np.testing.assert_array_equal(top.indices, want_idx)
+    np.testing.assert_allclose(top.scores, want_scores, rtol=1e-5, atol=1e-6)
+    assert top.variant == f"{VARIANTS[precision]}; float32 rescoring of top {rescore}"
+    assert top.rescored == min(rescore, k)
+
+
+def test_rescore_10_rescores_exactly_the_top_10_of_1001():
+    """A constructed case: doc 0 is the query with its 24 smallest coordinates' signs flipped: the best float32
+    score by far, but near binary rank 500. Rescoring the top 1001 (what `rescore: 10` used to do with the grid's
+    k = 1001) lifts it to rank 1; rescoring exactly the top 10 leaves it where binary put it."""
+    rng = np.random.default_rng(7)
+    query = l2_normalize(rng.standard_normal((1, 64)).astype(np.float32))
+    docs = l2_normalize(l2_normalize(rng.standard_normal((1200, 64)).astype(np.float32)) + 0.35 * query)
+    docs[0] = query[0]
+    docs[0, np.argsort(np.abs(query[0]))[:24]] *= -1
+    star = 0
+    rank = int(np.flatnonzero(retrieve(query, docs, "binary", 1200).indices[0] == star)[0])
+    assert 10 <= rank < 1001 and int(np.argmax(query @ docs.T)) == star
+    ten = retrieve(query, docs, "binary", 1001, rescore=10)
+    full = retrieve(query, docs, "binary", 1001, rescore=1001)
+    assert full.indices[0, 0] == star and ten.indices[0, 0] != star
+    assert int(np.flatnonzero(ten.indices[0] == star)[0]) == rank  # below the top 10: quantized order kept
+    plain = retrieve(query, docs, "binary", 1001)
+    assert set(ten.indices[0, :10].tolist()) == set(plain.indices[0, :10].tolist())
+    np.testing.assert_array_equal(ten.indices[0, 10:], plain.indices[0, 10:])
+    assert ten.rescored == 10 and ten.variant.endswith("rescoring of top 10")
 
 
 def test_rescoring_everything_equals_float32(data):
@@ -139,7 +169,7 @@ def test_rescore_is_ignored_for_float32(data):
 def test_k_is_capped_at_corpus_size_and_empty_queries_work(data):
     queries, docs = data
     top = retrieve(queries, docs[:6], "binary", 100, rescore=200)
-    assert top.indices.shape == (23, 6) and top.variant.endswith("rescoring of top 6")
+    assert top.indices.shape == (23, 6) and top.variant.endswith("rescoring of top 6") and top.rescored == 6
     assert sorted(top.indices[0].tolist()) == list(range(6))
     empty = retrieve(queries[:0], docs, "float32", 4)
     assert empty.scores.shape == empty.indices.shape == (0, 4)
@@ -178,3 +208,29 @@ def test_non_finite_embeddings_never_score(data, which, bad, precision):
     (queries if which == "queries" else docs)[2, 3] = bad
     with pytest.raises(ValueError, match=f"{which} contain non-finite.*row 2"):
         retrieve(queries, docs, precision, 5)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_tie_at_the_cut_off_gives_the_same_recall_at_any_depth(precision):
+    """5 docs clearly first, then 300 exact duplicates tied across the cut-off, the relevant ones spread among them.
+    The search's tie rule (higher index first) is trec_eval's (doc id descending) on sorted ids, so Recall@10 at
+    candidate depth 11 (the grid's k + 1) equals Recall@10 at depth 1000, and the metrics see one ranking."""
+    rng = np.random.default_rng(11)
+    query = _dyadic(1, 16, 12)
+    close = query.copy()
+    close[0, :6] *= -1  # same norm, 6 signs flipped: below the query itself in every precision
+    tied = np.repeat(close, 300, axis=0)
+    strong = np.repeat(query, 5, axis=0)
+    docs = np.concatenate((tied[:150], strong, tied[150:]))
+    doc_ids = [f"d{i:04d}" for i in range(len(docs))]
+    relevant = sorted(rng.choice(np.r_[0:150, 155:305], 40, replace=False).tolist())
+    qrels = {"q": {doc_ids[i]: 1 for i in relevant + [150, 151]}}
+    recall = {}
+    for depth in (11, 1000):
+        top = retrieve(query, docs, precision, depth)
+        assert top.indices[0, :5].tolist() == [154, 153, 152, 151, 150]
+        scores, _ = evaluate_run(qrels, run_from_topk(top, ["q"], doc_ids), [1, 3, 5, 10])
+        recall[depth] = scores["Recall@10"]
+    assert recall[11] == recall[1000]
+    assert recall[1000] == round(sum(i in relevant + [150, 151] for i in [154, 153, 152, 151, 150, 304, 303, 302,
+                                                                           301, 300]) / 42, 5)

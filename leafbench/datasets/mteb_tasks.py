@@ -96,6 +96,11 @@ class _OfflineTask:
     def build(self) -> Any:
         raise NotImplementedError
 
+    def data_stamp(self) -> dict[str, Any]:
+        """What this task's data is built from (a cell's identity holds it): the revision says package, build
+        version and subset; a packaged retrieval task adds its core builder's version."""
+        return {"revision": self.metadata.revision}
+
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         """Build the dataset from the installed package (no hub); mteb calls this before evaluating."""
         if self.data_loaded:
@@ -251,6 +256,11 @@ class _PackagedRetrieval(_OfflineTask, AbsTaskRetrieval):
     """A core packaged retrieval task (leafbench.datasets.packaged) as an mteb retrieval task, same subset."""
 
     packaged = ""
+
+    def data_stamp(self) -> dict[str, Any]:
+        from leafbench.datasets.packaged import packaged_task
+
+        return {**super().data_stamp(), "packaged_version": packaged_task(self.packaged).version}
 
     def build(self) -> dict[str, dict[str, Any]]:
         data = load_packaged_task(self.packaged, max_docs=self.max_docs, max_queries=self.max_queries,

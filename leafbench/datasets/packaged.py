@@ -293,7 +293,8 @@ def packaged_task_names() -> list[str]:
     return sorted(PACKAGED_TASKS)
 
 
-def _task(name: str) -> PackagedTask:
+def packaged_task(name: str) -> PackagedTask:
+    """The registered task of that name (its version and package stamp every cell scored on it)."""
     if name not in PACKAGED_TASKS:
         raise UserError(f"packaged: unknown task {name!r}; known tasks: {', '.join(packaged_task_names())}")
     return PACKAGED_TASKS[name]
@@ -312,7 +313,7 @@ def build_packaged_task(name: str, max_docs: int | None = None, max_queries: int
     A folder is reused only when its stamp matches (task version, subset, seed, source package version); otherwise
     it is rebuilt in a temp folder and renamed into place, so readers never see a half-written task.
     """
-    task = _task(name)
+    task = packaged_task(name)
     for field, value in (("max_docs", max_docs), ("max_queries", max_queries)):
         if value is not None and value <= 0:
             raise UserError(f"{field}: {value} is not a positive number of {field[4:]}")

@@ -82,11 +82,12 @@ def build_figures(rs: ResultSet, out: Path) -> list:
 
 
 def build_report(folders: list[str | Path], out: str | Path | None = None, teacher: str | None = None,
-                 opts: SignificanceOptions = SignificanceOptions()) -> Report:
-    """Tables, figures and the HTML page for the results below `folders` (default out: reports/<suite>)."""
+                 opts: SignificanceOptions = SignificanceOptions(), all_runs: bool = False) -> Report:
+    """Tables, figures and the HTML page for the latest run of each folder (every record with `all_runs`)
+    (default out: reports/<suite>)."""
     from leafbench.report.html import render_html
 
-    rs = load_results(folders, teacher)
+    rs = load_results(folders, teacher, all_runs=all_runs)
     out_dir = Path(out) if out is not None else default_report_dir(rs)
     report = Report(rs, out_dir, build_tables(rs, out_dir, opts), build_figures(rs, out_dir))
     report.html = out_dir / "index.html"

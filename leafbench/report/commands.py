@@ -31,7 +31,7 @@ def _options(args: argparse.Namespace) -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     from leafbench.report import build_report
 
-    report = build_report(args.results, args.out, teacher=args.teacher, opts=_options(args))
+    report = build_report(args.results, args.out, teacher=args.teacher, opts=_options(args), all_runs=args.all)
     for table in report.tables:
         if table.name != "significance":
             out.print(table.to_rich())
@@ -45,7 +45,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_figures(args: argparse.Namespace) -> int:
     from leafbench.report import build_figures, default_report_dir, load_results
 
-    rs = load_results(args.results, args.teacher)
+    rs = load_results(args.results, args.teacher, all_runs=args.all)
     target = Path(args.out) if args.out else default_report_dir(rs)
     figures = build_figures(rs, target)
     for f in figures:
@@ -95,6 +95,7 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--out", help="report folder (default: reports/<suite>)")
     p.add_argument("--teacher", metavar="CONFIG", help="the config to compare against (default: the document model "
                    "of the asymmetric configs, else the config named 'teacher')")
+    p.add_argument("--all", action="store_true", help="every record found, not only each folder's latest run")
     p.add_argument("--test", choices=METHODS, default="randomization", help="paired significance test")
     p.add_argument("--correction", choices=CORRECTIONS, default="bonferroni", help="multiple-testing correction")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
@@ -105,6 +106,7 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("results", nargs="+", metavar="RESULTS_DIR")
     p.add_argument("--out", help="report folder; figures go to OUT/figures (default: reports/<suite>)")
     p.add_argument("--teacher", metavar="CONFIG", help="the config drawn as the teacher")
+    p.add_argument("--all", action="store_true", help="every record found, not only each folder's latest run")
     p.set_defaults(func=cmd_figures)
 
     p = sub.add_parser("export", help="leaderboard JSON in MTEB's results layout, checked by loading it with mteb")

@@ -5,6 +5,11 @@ A config is named by its suite's config key. When two suites use the same key fo
 weight fingerprints) or run them differently (prompts, max_seq_length, dtype), both become `suite/config`, so
 merging folders never silently mixes two setups in one row. The same
 cell read twice (the same suite run on two machines) keeps the newest record and says so in `notes`.
+
+Only the latest run of each results folder is read by default: a folder's `run.json` lists the cells (and their
+`cell_hash`) its latest `leafbench run` produced, so cells of dims, configs or tasks the suite has since dropped, or
+whose identity has changed, never reach a table. `all_runs=True` (`report --all`) reads every record. Records are
+parsed with their typed models (leafbench.records); files of another schema or version are skipped, with a note.
 """
 
 from __future__ import annotations
@@ -17,10 +22,11 @@ from typing import Any
 
 from leafbench.config import TaskSpec
 from leafbench.errors import UserError
-from leafbench.results import RETRIEVAL_SCHEMA, iter_records
+from leafbench.records import MTEB_SCHEMA, RETRIEVAL_SCHEMA, RUN_MANIFEST, MtebCell, RetrievalCell, RunManifest, \
+    parse_record
+from leafbench.results import iter_records, read_json
+from leafbench.throughput.record import SCHEMA as THROUGHPUT_SCHEMA  # parsed by report.throughput (typed there)
 
-THROUGHPUT_SCHEMA = "leafbench.throughput/1"
-MTEB_SCHEMA = "leafbench.mteb/1"  # one record per MTEB-stage cell (leafbench.evaluate.mteb), beside MTEB's own files
 DISTILL_SCHEMA = "leafbench.distill/1"  # one record per finished distill run (leafbench.distill.stage)
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
@@ -108,14 +114,6 @@ def _info(rec: dict[str, Any], label: str) -> ConfigInfo:
                       full_dim=int(rec.get("full_dim") or rec["dim"]), settings=settings)
 
 
-def _valid(rec: dict[str, Any]) -> bool:
-    return all(k in rec for k in ("task", "config", "dim", "precision", "scores")) and isinstance(rec["scores"], dict)
-
-
-def _valid_mteb(rec: dict[str, Any]) -> bool:
-    return all(k in rec for k in ("task", "task_type", "config", "dim", "precision", "main_score"))
-
-
 def _valid_distill(rec: dict[str, Any]) -> bool:
     return all(k in rec for k in ("training", "projection_only", "final", "history"))
 
@@ -181,6 +179,60 @@ def _read_all(folders: list[Path], schema: str) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass
+class _Runs:
+    """The latest run of every results folder below the given ones: manifest root -> {cell path: cell_hash}."""
+
+    cells: dict[Path, dict[Path, str]]
+    files: dict[Path, set[Path]]
+
+    @classmethod
+    def find(cls, folders: list[Path]) -> "_Runs":
+        cells: dict[Path, dict[Path, str]] = {}
+        files: dict[Path, set[Path]] = {}
+        for folder in folders:
+            for path in folder.rglob(RUN_MANIFEST):
+                manifest = parse_record(read_json(path), RunManifest)
+                if manifest is not None:
+                    root = path.parent.resolve()
+                    cells[root] = {(root / c.path).resolve(): c.cell_hash for c in manifest.cells}
+                    files[root] = {(root / f).resolve() for f in manifest.files}
+        return cls(cells, files)
+
+    def root(self, path: Path) -> Path | None:
+        return next((r for r in self.cells if path.is_relative_to(r)), None)
+
+    def latest_cell(self, rec: dict[str, Any]) -> bool | None:
+        """True/False: the cell is/is not in its folder's latest run; None: no manifest covers its folder."""
+        path = Path(rec["_path"]).resolve()
+        root = self.root(path)
+        return None if root is None else self.cells[root].get(path) == rec.get("cell_hash")
+
+    def latest_file(self, rec: dict[str, Any]) -> bool:
+        """A non-cell record (distill) of a run: kept unless its folder's latest run lists other such files."""
+        path = Path(rec["_path"]).resolve()
+        root = self.root(path)
+        return root is None or not self.files[root] or path in self.files[root]
+
+
+def _typed(records: list[dict[str, Any]], model: type) -> tuple[list[dict[str, Any]], int]:
+    """Records validated by their model (as plain dicts, which tables index), and how many failed."""
+    out = []
+    for rec in records:
+        parsed = parse_record({k: v for k, v in rec.items() if k != "_path"}, model)
+        if parsed is not None:
+            out.append({**parsed.to_json(), "_path": rec["_path"]})
+    return out, len(records) - len(out)
+
+
+def _latest(records: list[dict[str, Any]], runs: _Runs, all_runs: bool) -> tuple[list[dict[str, Any]], int, int]:
+    """The records of each folder's latest run (all of them with `all_runs`); counts of dropped and uncovered."""
+    if all_runs:
+        return records, 0, 0
+    flags = [runs.latest_cell(r) for r in records]
+    return [r for r, f in zip(records, flags) if f is not False], flags.count(False), flags.count(None)
+
+
 def _index(records: list[dict[str, Any]], labels: dict[tuple[str, str], str],
            infos: dict[str, ConfigInfo]) -> tuple[dict[CellKey, dict[str, Any]], int]:
     """(task, label, dim, precision) -> the newest record of that cell; also counts cells seen more than once."""
@@ -197,9 +249,9 @@ def _index(records: list[dict[str, Any]], labels: dict[tuple[str, str], str],
     return cells, duplicates
 
 
-def load_results(folders: list[str | Path], teacher: str | None = None) -> ResultSet:
-    """Every retrieval, MTEB-stage and throughput record below the folders; a missing, empty or foreign folder is a
-    UserError."""
+def load_results(folders: list[str | Path], teacher: str | None = None, all_runs: bool = False) -> ResultSet:
+    """The retrieval and MTEB-stage cells of the latest run of each folder below `folders` (every cell with
+    `all_runs`), plus throughput and distill records; a missing, empty or foreign folder is a UserError."""
     paths = [Path(f) for f in folders]
     if not paths:
         raise UserError("no results folder given (e.g. `leafbench report results/quickstart`)")
@@ -207,20 +259,34 @@ def load_results(folders: list[str | Path], teacher: str | None = None) -> Resul
         if not p.is_dir():
             raise UserError(f"{p}: results folder not found (expected a folder written by `leafbench run`, "
                             f"e.g. results/quickstart)")
-    raw = [r for r in _read_all(paths, RETRIEVAL_SCHEMA) if _valid(r)]
-    mteb_raw = [r for r in _read_all(paths, MTEB_SCHEMA) if _valid_mteb(r)]
+    runs = _Runs.find(paths)
+    raw, bad = _typed(_read_all(paths, RETRIEVAL_SCHEMA), RetrievalCell)
+    mteb_raw, mteb_bad = _typed(_read_all(paths, MTEB_SCHEMA), MtebCell)
+    older = sum(len(_read_all(paths, old)) for old in ("leafbench.retrieval/1", "leafbench.mteb/1"))
+    raw, dropped, uncovered = _latest(raw, runs, all_runs)
+    mteb_raw, mteb_dropped, mteb_uncovered = _latest(mteb_raw, runs, all_runs)
     throughput = _read_all(paths, THROUGHPUT_SCHEMA)
-    distill = [r for r in _read_all(paths, DISTILL_SCHEMA) if _valid_distill(r)]
+    distill = [r for r in _read_all(paths, DISTILL_SCHEMA) if _valid_distill(r) and (all_runs or runs.latest_file(r))]
     if not raw and not mteb_raw:
         where = ", ".join(map(str, paths))
         found = f"only {len(throughput)} throughput record(s), which rate models, not configs; " if throughput else ""
-        raise UserError(f"{where}: no leafbench results found ({found}expected {RETRIEVAL_SCHEMA} or {MTEB_SCHEMA} "
-                        f"JSON records written by `leafbench run`, e.g. results/quickstart)")
+        stale = f"{older} record(s) of an older leafbench, re-run the suite to refresh them; " if older else ""
+        raise UserError(f"{where}: no leafbench results found ({found}{stale}expected {RETRIEVAL_SCHEMA} or "
+                        f"{MTEB_SCHEMA} JSON records written by `leafbench run`, e.g. results/quickstart)")
+    notes = []
+    if dropped + mteb_dropped:
+        notes.append(f"{dropped + mteb_dropped} cell(s) not in the latest run of their results folder are left out "
+                     f"(`leafbench report --all` shows every record)")
+    if uncovered + mteb_uncovered:
+        notes.append(f"{uncovered + mteb_uncovered} cell(s) come from folders without a run manifest (run.json) "
+                     f"and are shown as found")
+    if bad + mteb_bad + older:
+        notes.append(f"{bad + mteb_bad + older} record file(s) of another leafbench version or malformed were "
+                     f"skipped")
     labels = _labels(raw + mteb_raw)
     infos: dict[str, ConfigInfo] = {}
     cells, duplicates = _index(raw, labels, infos)
     mteb_cells, mteb_duplicates = _index(mteb_raw, labels, infos)
-    notes = []
     if duplicates + mteb_duplicates:
         notes.append(f"{duplicates + mteb_duplicates} cell(s) appear in more than one results folder; the newest "
                      f"record of each is shown")

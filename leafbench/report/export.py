@@ -3,7 +3,7 @@
 What goes in: every retrieval cell of the grid as an MTEB `TaskResult`, one experiment per (dim, precision) of each
 config, plus every file the MTEB stage of the run wrote (already in MTEB's layout, scored by mteb itself; where both
 exist for the same task and variant, mteb's own file wins). Writing and naming reuse the MTEB stage's functions
-(`leafbench.evaluate.mteb_results.build_model_meta` / `write_task_result`), so an export and an MTEB-stage run
+(`leafbench.evaluate.mteb.results.build_model_meta` / `write_task_result`), so an export and an MTEB-stage run
 name the same model variant the same way. The result is read back with mteb's `ResultCache`, and every score
 compared, before the command reports success.
 
@@ -147,7 +147,7 @@ class _Identities:
     """MTEB identity (name, revision, experiment kwargs, params) of each config variant, as the MTEB stage names it.
 
     When the run had an MTEB stage, its records say exactly how it named each (config, dim, precision); otherwise
-    the stage's own rule (`leafbench.evaluate.mteb.mteb_identity`) is applied to the retrieval record.
+    the stage's own rule (`leafbench.evaluate.mteb.naming.mteb_identity`) is applied to the retrieval record.
     """
 
     def __init__(self, rs: ResultSet, mteb_cells: list[dict[str, Any]]):
@@ -171,8 +171,9 @@ class _Identities:
         return self.params.get(fp)
 
     def meta(self, rec: dict[str, Any]) -> Any:
-        from leafbench.evaluate.mteb import SIMILARITY, mteb_identity, mteb_name
-        from leafbench.evaluate.mteb_results import build_model_meta
+        from leafbench.evaluate.mteb.naming import mteb_identity, mteb_name
+        from leafbench.evaluate.mteb.results import build_model_meta
+        from leafbench.precisions import get as get_precision
 
         q, d, dim, precision = rec["query_model"], rec["document_model"], int(rec["dim"]), rec["precision"]
         stage = self.stage.get((rec["config"], dim, precision))
@@ -184,7 +185,7 @@ class _Identities:
                                                    int(rec.get("full_dim") or dim), precision, side)
         adapted = mteb_name(d["id"]) if rec.get("mode") == "asymmetric" else None
         meta = build_model_meta(name, revision, embed_dim=dim, max_tokens=_max_seq_length(q),
-                                n_parameters=self.n_parameters(q), similarity=SIMILARITY[precision],
+                                n_parameters=self.n_parameters(q), similarity=get_precision(precision).mteb_similarity,
                                 experiment_kwargs=kwargs or None, output_dtype=(kwargs or {}).get("output_dtypes"),
                                 adapted_from=adapted)
         local = _local_card(q["id"])  # what a local folder (a distilled student) says about itself
@@ -195,7 +196,7 @@ class _Identities:
 def _task_result(rec: dict[str, Any], task: MtebTask) -> Any:
     from mteb import TaskResult
 
-    from leafbench.evaluate.mteb import mteb_version
+    from leafbench.evaluate.mteb.grid import mteb_version
 
     timings = rec.get("timings") or {}
     # this cell's search and metrics, plus the encoding it shares with the other cells of its config
@@ -212,7 +213,7 @@ def _results_folder(out: Path) -> Path:
 
 def export_mteb(results_dir: str | Path, out: str | Path) -> ExportOutcome:
     """Write the export, then load it back with mteb and check every score; returns what was written."""
-    from leafbench.evaluate.mteb_results import task_result_path, write_task_result
+    from leafbench.evaluate.mteb.results import task_result_path, write_task_result
 
     rs = load_results([results_dir])
     target = _results_folder(Path(out))
@@ -255,7 +256,7 @@ def _verify(target: Path, expected: dict[Path, float]) -> None:
     """Load the export with mteb's ResultCache and check every file's main score came back unchanged."""
     from mteb.models.model_meta import _serialize_experiment_kwargs_to_name
 
-    from leafbench.evaluate.mteb_results import load_results as mteb_load
+    from leafbench.evaluate.mteb.results import load_results as mteb_load
 
     loaded = mteb_load(target)
     found = {(m.model_name, m.model_revision, m.experiment_name, t.task_name): t.get_score()

@@ -206,7 +206,7 @@ def cells_csv(rs: ResultSet) -> str:
 
 def _mteb_aggregate(rs: ResultSet, config: str, dim: int, precision: str) -> dict[str, Any] | None:
     """MTEB leaderboard aggregates (the MTEB stage's own definition) when the variant has every task, else None."""
-    from leafbench.evaluate.mteb_results import aggregate
+    from leafbench.evaluate.mteb.naming import aggregate
 
     scores = {}
     for task, task_type in rs.mteb_tasks.items():

@@ -7,10 +7,6 @@ Matryoshka dim, a precision, a non-default max_seq_length, ...) lives under
 variant's `experiment_kwargs` (stored in that folder's model_meta.json, which is how mteb recognises it). Name the
 folder `results` and `mteb.ResultCache(cache_path=<its parent>).load_results(load_experiments="match_name")` loads
 every file. Files are written atomically: a crash leaves the old file or the new one, never half of one.
-
-Also here: the leaderboard aggregates (Mean (Task), Mean (TaskType), one mean per task type), defined as mteb's
-leaderboard summary table defines them, but computed from the task types we ran, because mteb looks task types up
-in its registry, which leafbench's offline tasks are not in.
 """
 
 from __future__ import annotations
@@ -106,22 +102,3 @@ def load_results(out_dir: Path) -> BenchmarkResults:
         raise ValueError(f"{out_dir}: mteb's ResultCache reads a folder named 'results' (inside its cache path)")
     cache = ResultCache(cache_path=out_dir.parent)
     return cache.load_results(include_remote=False, load_experiments="match_name")
-
-
-def aggregate(task_scores: Mapping[str, tuple[str, float]]) -> dict[str, Any]:
-    """Leaderboard aggregates of task name -> (task type, main score), as mteb's summary table defines them.
-
-    `Mean (Task)` is the plain mean over tasks, each task type's column the mean over its tasks, and
-    `Mean (TaskType)` the mean of those type means (so a type with many tasks does not dominate). Scores stay
-    in 0..1 (mteb's leaderboard displays them x100).
-    """
-    if not task_scores:
-        return {"Mean (Task)": None, "Mean (TaskType)": None, "n_tasks": 0}
-    by_type: dict[str, list[float]] = {}
-    for task_type, score in task_scores.values():
-        by_type.setdefault(task_type, []).append(float(score))
-    type_means = {t: sum(v) / len(v) for t, v in sorted(by_type.items())}
-    scores = [float(s) for _, s in task_scores.values()]
-    return {"Mean (Task)": sum(scores) / len(scores),
-            "Mean (TaskType)": sum(type_means.values()) / len(type_means),
-            **type_means, "n_tasks": len(scores)}

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leafbench.distill.spec import DistillSpec
+from leafbench.distill_spec import DistillSpec
 from leafbench.errors import UserError
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]

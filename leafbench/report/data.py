@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from leafbench.config import TaskSpec
+from leafbench.distill.record import SCHEMA as DISTILL_SCHEMA, parse_record  # one record per finished distill run
 from leafbench.errors import UserError
 from leafbench.results import RETRIEVAL_SCHEMA, iter_records
 
 THROUGHPUT_SCHEMA = "leafbench.throughput/1"
 MTEB_SCHEMA = "leafbench.mteb/1"  # one record per MTEB-stage cell (leafbench.evaluate.mteb), beside MTEB's own files
-DISTILL_SCHEMA = "leafbench.distill/1"  # one record per finished distill run (leafbench.distill.stage)
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
 
@@ -117,7 +117,7 @@ def _valid_mteb(rec: dict[str, Any]) -> bool:
 
 
 def _valid_distill(rec: dict[str, Any]) -> bool:
-    return all(k in rec for k in ("training", "projection_only", "final", "history"))
+    return parse_record(rec) is not None
 
 
 def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:

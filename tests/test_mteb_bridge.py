@@ -132,8 +132,8 @@ def test_int8_is_calibrated_on_documents_when_the_task_has_them(grid_run: dict[s
     task.load_data()
     calls = grid._discover(task)
     routing = Routing(Route("b", "query"), Route("a", "document"), Route("b", "query"))
-    calibration, sources = grid._calibrator(calls, routing)
-    assert sources == {"default": "document side"}
+    calibration = grid._calibrator(calls, routing)
+    assert calibration.sources == {"default": "document side"}
     docs = [t for c in calls if c.prompt_type == "document" for t in c.texts]
     doc_emb = grid.service.embed("a", "document", list(dict.fromkeys(docs)))
     expected = calibrate_int8(truncate(doc_emb, 64), "int8")

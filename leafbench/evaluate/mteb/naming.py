@@ -47,7 +47,7 @@ def mteb_identity(config: str, mode: str, query_model: dict[str, Any], document_
         kwargs["symmetric_side"] = symmetric_side  # the side changes what embeds tasks without prompt types
     if dim != full_dim:
         kwargs["embed_dim"] = dim
-    kwargs.update(get_precision(precision).mteb_experiment_kwargs())  # output_dtypes (+ int8_scheme)
+    kwargs.update(get_precision(precision).mteb_experiment_kwargs())
     if mode == "standard":
         return mteb_name(query_model["id"]), query_model.get("fingerprint") or "no_revision_available", kwargs
     return f"leafbench/{config}", spec_hash([query_model.get("fingerprint"), document_model.get("fingerprint")]), kwargs

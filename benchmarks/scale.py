@@ -31,7 +31,7 @@ SHARD = 1 << 17  # rows per shard; the scan's chunk divides it, so a chunk is a 
 CHUNK = 32768
 CLUSTERS, LATENT = 2000, 32
 QUERY_CHUNK = 256  # score block 256 x 32768: the scan's own memory, whatever N
-HNSW_SWEEP = (64, 128, 256)  # efSearch values also measured on the built HNSW index
+HNSW_SWEEP = (64, 128, 256, 512, 1024)  # efSearch values also measured on the built HNSW index
 BACKENDS = ("exact", "faiss-flat", "hnsw", "ivf", "binary-scan", "faiss-binary-flat")
 REFERENCE = {"exact": "exact", "faiss-flat": "exact", "hnsw": "exact", "ivf": "exact",
              "binary-scan": "binary-scan", "faiss-binary-flat": "binary-scan"}

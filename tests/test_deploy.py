@@ -79,7 +79,8 @@ def test_bytes_per_document_as_stored() -> None:
 
 def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
     linear = fit("exact", "float32", 256, [1000, 2000, 6000], [0.1 + 2e-4 * n for n in (1000, 2000, 6000)])
-    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000 and linear.projected_from == (1000, 2000, 6000)
+    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000
+    assert linear.projected_from == (1000, 2000, 6000)
     assert linear.predicted_ms == pytest.approx(linear.measured_ms) and linear.error == pytest.approx(0, abs=1e-9)
     assert linear.ms(8_800_000) == pytest.approx(0.1 + 2e-4 * 8.8e6)
     assert linear.ms(4000) == pytest.approx(0.1 + 2e-4 * 4000)  # interpolated between measured sizes

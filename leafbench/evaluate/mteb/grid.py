@@ -317,7 +317,9 @@ class MtebGrid:
             "precision": precision,
             "variant": (f"leafbench search: {model.variant}" if searched
                         else get_precision(precision).mteb_variant.format(source=source)),
-            "calibration": source if calibrations.fitted(precision) else None,
+            # leafbench's search calibrates on the corpus, i.e. the document side, as the retrieval grid does
+            "calibration": (("document side" if get_precision(precision).family == "int8" else None) if searched
+                            else source if calibrations.fitted(precision) else None),
             "symmetric_side": self.spec.symmetric_side,
             "symmetric_model": {"name": sym.model, "role": sym.role, "prompt": self.models(sym.model).prompt(sym.role)},
             "main_score_name": task.metadata.main_score, "main_score": round(float(result.get_score()), 6),

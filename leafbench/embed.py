@@ -19,7 +19,7 @@ from leafbench.encoders import Encoder, Role
 from leafbench.errors import UserError
 from leafbench.executors.spec import ExecutorSpec
 from leafbench.progress import progress_bar
-from leafbench.store import EmbeddingStore, RowView
+from leafbench.store import EmbeddingStore, RowView, text_keys
 
 _PLURAL = {"query": "queries", "document": "documents"}
 
@@ -45,7 +45,8 @@ class EmbeddingService:
         """Lazy rows for the texts (memory-mapped); encodes first whatever the store has not seen."""
         enc = self.encoder(name)
         namespace = enc.cache_namespace(role)
-        todo = self.store.missing(namespace, texts)
+        keys = text_keys(texts)  # hashed once for both lookups (~1 s per million texts)
+        todo = self.store.missing(namespace, texts, keys)
         if todo:
             start = time.perf_counter()
             if self.executor.kind == "ray":
@@ -54,7 +55,7 @@ class EmbeddingService:
                 with progress_bar(f"encode {name} {_PLURAL[role]}", len(todo)) as advance:
                     self.store.fill(namespace, todo, lambda piece: enc.encode(piece, role, progress=advance))
             self.encode_seconds += time.perf_counter() - start
-        return self.store.view(namespace, texts)
+        return self.store.view(namespace, keys)
 
     def embed(self, name: str, role: Role, texts: list[str]) -> np.ndarray:
         """float32 [n, dim] for the texts; encodes (with a progress bar) only what the store has not seen."""

@@ -82,3 +82,29 @@ def test_gc_refuses_without_records_that_name_their_embeddings(tmp_path: Path, r
     assert "no result record has an 'embeddings' field" in capsys.readouterr().err
     assert (store / namespace_id(NS)).is_dir()
     assert main(["cache", "gc", str(tmp_path / "nope"), "--store", str(store)]) == 2
+
+
+def test_gc_keeps_exactly_what_a_real_run_refers_to(tmp_path: Path, tiny_model: Path, small_beir: Path,
+                                                    monkeypatch, capsys) -> None:
+    import yaml
+
+    from leafbench.config import load_suite
+    from leafbench.runner import run_suite
+
+    monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path / "cache"))
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text(yaml.safe_dump({
+        "name": "gc", "output": str(tmp_path / "results"), "device": "cpu", "models": {"tiny": {"id": str(tiny_model)}},
+        "configs": {"tiny": {"standard": "tiny"}}, "tasks": [{"path": str(small_beir)}], "k_values": [1, 10]}))
+    suite = load_suite(suite_file)
+    run_suite(suite)
+    store = tmp_path / "cache" / "embeddings"
+    kept = sorted(p.name for p in store.iterdir())
+    stale = {**NS, "fingerprint": "an-old-model"}
+    _fill(store, stale, n=10)
+    _age(store)
+    assert main(["cache", "gc", str(tmp_path / "results"), "--dry-run"]) == 0
+    assert f"would delete {namespace_id(stale)}" in capsys.readouterr().out
+    assert main(["cache", "gc", str(tmp_path / "results")]) == 0
+    assert sorted(p.name for p in store.iterdir()) == kept
+    assert run_suite(suite, force=True).encoded_texts == 0  # everything the cells use is still stored

@@ -26,9 +26,11 @@ class ExecutorSpec(BaseModel):
 
     @model_validator(mode="after")
     def _ray_only_fields(self) -> "ExecutorSpec":
-        if self.kind == "local" and self.model_fields_set - {"kind"}:
-            extra = ", ".join(sorted(self.model_fields_set - {"kind"}))
-            raise ValueError(f"{extra}: only used with 'kind: ray'")
+        if self.kind == "local":  # a non-default Ray setting under `local` is a mistake (defaults round-trip)
+            extra = [k for k, f in type(self).model_fields.items()
+                     if k != "kind" and getattr(self, k) != f.get_default(call_default_factory=True)]
+            if extra:
+                raise ValueError(f"{', '.join(extra)}: only used with 'kind: ray'")
         return self
 
     def on_ray(self, address: str) -> "ExecutorSpec":

@@ -37,8 +37,10 @@ def text_key(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def text_keys(texts: Sequence[str] | Sequence[bytes]) -> np.ndarray:
-    """16-byte keys for texts; items that already are 16-byte keys are kept as they are."""
+def text_keys(texts: Sequence[str] | Sequence[bytes] | np.ndarray) -> np.ndarray:
+    """16-byte keys for texts; items that already are 16-byte keys (or a key array) are kept as they are."""
+    if isinstance(texts, np.ndarray) and texts.dtype == KEY_DTYPE:
+        return texts
     return np.array([t if isinstance(t, bytes) else text_key(t) for t in texts], dtype=KEY_DTYPE)
 
 
@@ -144,9 +146,10 @@ class EmbeddingStore:
             return len(self._space(ns).index)
         return self._scan(ns)
 
-    def missing(self, namespace: dict[str, object], texts: Sequence[str]) -> list[str]:
-        """Distinct texts not yet stored in this namespace, in first-seen order."""
-        found, _, _ = self._space(namespace_id(namespace)).index.lookup(text_keys(texts))
+    def missing(self, namespace: dict[str, object], texts: Sequence[str], keys: np.ndarray | None = None) -> list[str]:
+        """Distinct texts not yet stored in this namespace, in first-seen order (`keys`: their `text_keys`)."""
+        keys = text_keys(texts) if keys is None else keys
+        found, _, _ = self._space(namespace_id(namespace)).index.lookup(keys)
         seen: set[str] = set()
         out = []
         for i in np.flatnonzero(~found):
@@ -156,8 +159,8 @@ class EmbeddingStore:
                 out.append(t)
         return out
 
-    def view(self, namespace: dict[str, object], texts: Sequence[str]) -> RowView:
-        """Rows for `texts` in order, lazily; every text must be stored already (see `fill`, `get`)."""
+    def view(self, namespace: dict[str, object], texts: Sequence[str] | np.ndarray) -> RowView:
+        """Rows for `texts` (or their keys) in order, lazily; every one must be stored already (`fill`, `get`)."""
         space = self._space(namespace_id(namespace))
         found, shard, row = space.index.lookup(text_keys(texts))
         if not found.all():

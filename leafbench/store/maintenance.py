@@ -6,6 +6,7 @@ that no result record refers to, by the `embeddings: {role: namespace id}` field
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -49,7 +50,8 @@ def verify(root: Path, fix: bool = False) -> VerifyReport:
             except BadShard as e:
                 report.bad.append((str(manifest.parent / files.name), str(e)))
                 if fix:
-                    quarantine(files)
+                    with contextlib.suppress(FileNotFoundError):  # moved meanwhile by a reading process
+                        quarantine(files)
         found = orphans(base, ORPHAN_AGE_S)
         report.orphans.extend(found)
         if fix:

@@ -183,9 +183,12 @@ def quarantine(files: ShardFiles) -> Path:
     """Move a bad shard's files into `<namespace>/quarantine/` (kept for inspection, never read again)."""
     target = files.base / QUARANTINE
     target.mkdir(exist_ok=True)
-    for path in (files.manifest, files.embeddings, files.keys):  # manifest first: the shard stops being visible
+    stamp = int(time.time())
+    # manifest first, so the shard stops being visible; FileNotFoundError: another process moved it already
+    shutil.move(str(files.manifest), target / f"{files.manifest.name}.{stamp}")
+    for path in (files.embeddings, files.keys):
         if path.exists():
-            shutil.move(str(path), target / f"{path.name}.{int(time.time())}")
+            shutil.move(str(path), target / f"{path.name}.{stamp}")
     fsync_dir(files.base)
     return target
 

@@ -1,4 +1,10 @@
-"""The MTEB stage's grid: plan each task's cells, and for missing ones discover, encode, calibrate and score."""
+"""The MTEB stage's grid: plan each task's cells, and for missing ones discover, encode, calibrate and score.
+
+Retrieval tasks are searched by leafbench's own search (`LeafbenchSearch`, mteb's SearchProtocol over
+`leafbench.search.retrieve`): the suite's search backend and `rescore` apply to them as in the retrieval grid,
+the documents are read memory-mapped from the store, and both are part of the cell's identity. Other tasks (and
+reranking tasks) get `LeafbenchEncoder`'s vectors and mteb's own scoring.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +18,28 @@ from typing import Any
 
 import numpy as np
 
-from leafbench.config import Suite
+from leafbench.config import Suite, spec_hash
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.evaluate.grid import CellFn, GridCore, Group, PlannedCell, SuiteModels
 from leafbench.evaluate.mteb.encoders import DiscoveryEncoder, LeafbenchEncoder, Route, Routing, TextCall
 from leafbench.evaluate.mteb.naming import leaderboard, mteb_identity, mteb_name
 from leafbench.evaluate.mteb.tasks import load_task_data, resolve_tasks
+from leafbench.evaluate.mteb_search import LeafbenchSearch
 from leafbench.identity import aggregate_identity, mteb_cell_identity, mteb_task_stamp, namespace_ids
 from leafbench.precisions import get as get_precision
 from leafbench.progress import stderr
 from leafbench.records import MtebCell
 from leafbench.results import RunLog, environment, now, write_json_atomic
 from leafbench.roles import Role, symmetric_role
-from leafbench.transforms import Rows, TruncatedRows
+from leafbench.transforms import Rows, TruncatedRows, truncate
+
+
+def searches(task: Any) -> bool:
+    """Whether leafbench's search answers the task (retrieval tasks; mteb scores everything else itself)."""
+    from mteb.abstasks import AbsTaskRetrieval
+
+    return isinstance(task, AbsTaskRetrieval)
 
 
 def mteb_version() -> str:
@@ -129,11 +143,31 @@ class MtebGrid:
             routes = {kind: self.models(r.model).namespace(r.role) for kind, r in
                       (("query", routing.query), ("document", routing.document), ("symmetric", routing.symmetric))}
             cells = [PlannedCell(config, dim, precision, self.cell_path(name, config, dim, precision),
-                                 mteb_cell_identity(stamp, routes, self.spec.symmetric_side, dim, precision,
-                                                    get_precision(precision).mteb_variant), namespace_ids(routes))
+                                 {**mteb_cell_identity(stamp, routes, self.spec.symmetric_side, dim, precision,
+                                                       get_precision(precision).mteb_variant),
+                                  **({"search": self._search(config, precision)} if searches(task) else {})},
+                                 namespace_ids(routes))
                      for dim in self.dims(config, self._full_dim(config, routing)) for precision in self.precisions]
             groups.append(Group(config, cells, label=f"mteb {name} {config}"))
         return groups
+
+    def _search(self, config: str, precision: str) -> dict[str, Any]:
+        """How leafbench searches a retrieval task's cell: the backend and the effective rescoring depth."""
+        return {"backend": self.suite.search_for(config, precision).identity(),
+                "rescore": self.suite.rescore if get_precision(precision).rescorable else 0}
+
+    def _embedder(self, routing: Routing, full_dim: int, dim: int) -> Any:
+        """LeafbenchSearch's `embed`: queries as arrays, documents as memory-mapped rows, truncated lazily."""
+
+        def embed(texts: list[str], role: str, hf_subset: str) -> Rows:
+            route = routing.query if role == "query" else routing.document
+            if role == "query":
+                emb = self.service.embed(route.model, route.role, texts)
+                return emb if dim == full_dim else truncate(emb, dim)
+            rows = self.service.view(route.model, route.role, texts)
+            return rows if dim == full_dim else TruncatedRows(rows, dim)
+
+        return embed
 
     # -------------------------------------------------------------------------------- running
 
@@ -259,19 +293,33 @@ class MtebGrid:
 
         meta = self.model_meta(config, full_dim, dim, precision)
         encoder = LeafbenchEncoder(self.service, routing, meta, full_dim, dim, precision, calibrations)
+        model: Any = encoder
+        if searches(task):
+            from mteb.models import SearchEncoderWrapper
+
+            search = self._search(config, precision)
+            docs_key = spec_hash([mteb_task_stamp(task), self.models(routing.document.model).namespace(
+                routing.document.role), dim])
+            model = LeafbenchSearch(self._embedder(routing, full_dim, dim), meta, precision, search["rescore"],
+                                    self.suite.search_for(config, precision), docs_key,
+                                    fallback=SearchEncoderWrapper(encoder))
         t0 = time.perf_counter()
-        result = self._evaluate(encoder, task)
+        result = self._evaluate(model, task)
         eval_s = time.perf_counter() - t0
         path = write_task_result(self.out_dir, meta, result)
         source = ", ".join(sorted(set(calibrations.sources.values()))) or "none"
+        searched = isinstance(model, LeafbenchSearch) and model.variant  # not a reranking task's fallback
         sym = routing.route(None)
         cfg = self.suite.configs[config]
         return {
             "suite": self.suite.name, "task": task.metadata.name,
             "task_type": task.metadata.type, "config": config, "mode": cfg.mode, "dim": dim, "full_dim": full_dim,
             "precision": precision,
-            "variant": get_precision(precision).mteb_variant.format(source=source),
-            "calibration": source if calibrations.fitted(precision) else None,
+            "variant": (f"leafbench search: {model.variant}" if searched
+                        else get_precision(precision).mteb_variant.format(source=source)),
+            # leafbench's search calibrates on the corpus, i.e. the document side, as the retrieval grid does
+            "calibration": (("document side" if get_precision(precision).family == "int8" else None) if searched
+                            else source if calibrations.fitted(precision) else None),
             "symmetric_side": self.spec.symmetric_side,
             "symmetric_model": {"name": sym.model, "role": sym.role, "prompt": self.models(sym.model).prompt(sym.role)},
             "main_score_name": task.metadata.main_score, "main_score": round(float(result.get_score()), 6),

@@ -62,7 +62,7 @@ def test_ray_grid_equals_in_process(ray_cluster, tmp_path: Path, tiny_model: Pat
         x, y = np.stack([a[k] for k in keys]), np.stack([b[k] for k in keys])
         cos = (x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)
         assert cos.min() >= 0.99999
-    scores = {k: {(r["config"], r["dim"], r["precision"]): r["scores"] for r in o.records} for k, o in outcomes.items()}
+    scores = {k: {(r.config, r.dim, r.precision): r.scores for r in o.records} for k, o in outcomes.items()}
     assert scores["ray"].keys() == scores["local"].keys() and len(scores["ray"]) == 4
     for cell, want in scores["local"].items():
         assert scores["ray"][cell] == pytest.approx(want, abs=1e-9), cell

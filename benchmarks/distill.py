@@ -52,7 +52,7 @@ def student(max_seq_length: int):
 
 def leafbench_rate(texts, targets, args) -> float:
     from leafbench.distill.data import TrainText
-    from leafbench.distill.spec import DistillTraining
+    from leafbench.distill_spec import DistillTraining
     from leafbench.distill.trainer import LeafTrainer
 
     items = [TrainText(t, r, 0) for t, r in texts]

@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
     outcome = run_suite(suite, force=args.force, only=args.only)
     if outcome.distill is not None:
-        from leafbench.distill.stage import distill_table
+        from leafbench.distill.command import distill_table
 
         out.print(distill_table(outcome.distill))
     if outcome.records:
@@ -72,7 +72,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from leafbench.distill.stage import cmd_distill as run
+    from leafbench.distill.command import cmd_distill as run
 
     return run(args)
 
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("distill", help="run a suite's distill stage: train a LEAF student and export it")
     _add_suite_args(p)
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    p.add_argument("--restart", action="store_true", help="discard an interrupted run's checkpoints and start over")
     p.add_argument("--force", action="store_true", help="retrain even when the run already finished")
     p.set_defaults(func=cmd_distill)
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from leafbench.distill.spec import DistillSpec
+from leafbench.distill_spec import DistillSpec
 from leafbench.errors import UserError
 from leafbench.executors.spec import ExecutorSpec
 from leafbench.search.spec import SearchSpec

@@ -35,7 +35,8 @@ class Precision:
     name = ""
     family = "float"
     variant = ""  # how the exact search scores it, recorded in every retrieval cell
-    mteb_variant = ""  # how the MTEB bridge presents it; `{source}` names what int8 was calibrated on
+    mteb_variant = ""  # how the MTEB bridge presents it; `{source}` names what int8 was calibrated on (hashed
+    # into MTEB cell identities: changing the text recomputes those cells)
     rescorable = True  # float32 rescoring of the top candidates changes something
     mteb_dtype = "float32"  # mteb's output dtype label (ModelMeta experiment kwarg `output_dtypes`)
     mteb_similarity = "cosine"  # mteb similarity function name used on `mteb_vectors`
@@ -82,7 +83,7 @@ class Precision:
 class Float32(Precision):
     name = "float32"
     variant = "float32: exact dot product of L2-normalised embeddings (cosine)"
-    mteb_variant = "float32: cosine"
+    mteb_variant = "float32: the model's embeddings at full dim, MRL prefixes renormalised; cosine similarity"
     rescorable = False  # already exact; rescoring it would be a no-op
 
     def encode_documents(self, docs: np.ndarray, params: Any) -> np.ndarray:
@@ -137,7 +138,7 @@ class AffineInt8(Precision):
     variant = ("int8-affine: sentence-transformers quantize_embeddings int8 (per-dim corpus min/max -> "
                "0..255 - 128), calibrated on corpus; raw integer dot product")
     mteb_variant = ("int8-affine: sentence-transformers quantize_embeddings int8 (per-dim min/max of {source} -> "
-                    "0..255 - 128); raw codes, dot product")
+                    "0..255 - 128); raw codes as vectors, dot product")
     mteb_dtype = "int8"
     mteb_similarity = "dot"
 

@@ -79,13 +79,20 @@ def test_bytes_per_document_as_stored() -> None:
 
 def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
     linear = fit("exact", "float32", 256, [1000, 2000, 6000], [0.1 + 2e-4 * n for n in (1000, 2000, 6000)])
-    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000
+    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000 and linear.projected_from == (1000, 2000, 6000)
     assert linear.predicted_ms == pytest.approx(linear.measured_ms) and linear.error == pytest.approx(0, abs=1e-9)
     assert linear.ms(8_800_000) == pytest.approx(0.1 + 2e-4 * 8.8e6)
+    assert linear.ms(4000) == pytest.approx(0.1 + 2e-4 * 4000)  # interpolated between measured sizes
+    assert linear.ms(500) == pytest.approx((0.1 + 2e-4 * 1000) / 2)  # below the smallest: proportional to N
     # a cost that grows faster than linear: the held-out check shows the fit's miss, with the right sign and size
     curved = fit("exact", "binary", 768, [6000, 1000, 2000], [1.0, 0.1, 0.2])  # order of sizes does not matter
     assert curved.predicted_ms == pytest.approx(0.6) and curved.measured_ms == 1.0
     assert curved.error == pytest.approx(-0.4)
+    # beyond the largest size: the median of the pairwise slopes (0.1/1000, 0.9/5000, 0.8/4000 ms per doc)
+    assert curved.ms_per_doc == pytest.approx(0.9 / 5000)
+    assert curved.ms(10_000) == pytest.approx(float(np.median([0.1 - 0.18, 0.2 - 0.36, 1.0 - 1.08])) + 1.8)
+    noisy = fit("exact", "int8", 768, [2000, 6000, 12000], [1.0, 3.0, 20.0])  # one spoilt timing at 12k
+    assert noisy.ms_per_doc == pytest.approx(float(np.median([2 / 4000, 19 / 10000, 17 / 6000])))
     with pytest.raises(ValueError, match="at least 3"):
         fit("exact", "float32", 64, [1000, 2000], [0.1, 0.2])
 
@@ -187,3 +194,48 @@ def test_cli_deploy_bad_input_is_one_line(results: Path, tmp_path: Path, capsys:
     assert main(["deploy", str(tmp_path / "missing")]) == 2
     assert main(["deploy", str(results), "--max-latency-ms", "-1"]) == 2
     assert "--max-latency-ms -1" in capsys.readouterr().err
+
+
+def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path) -> None:
+    from leafbench.config import TaskSpec
+    from leafbench.datasets.tasks import load_task
+    from leafbench.deploy.rescoring import DEPTHS, namespace, rescoring_curves
+    from leafbench.metrics import evaluate_run, run_from_topk
+    from leafbench.search import retrieve
+    from leafbench.store import EmbeddingStore
+    from leafbench.transforms import truncate
+
+    spec = {"path": str(small_beir)}
+    data = load_task(TaskSpec.model_validate(spec))
+    qids, dids = sorted(data.queries), sorted(data.corpus)
+    rng = np.random.default_rng(0)
+    store = EmbeddingStore(tmp_path / "store")
+    model = {"name": "m", "id": "m", "fingerprint": "fp", "query_prompt": "", "document_prompt": "",
+             "max_seq_length": 64, "dtype": "fp32"}
+    emb = {role: rng.standard_normal((n, 16)).astype(np.float32) for role, n in (("query", len(qids)),
+                                                                                 ("document", len(dids)))}
+    store.get(namespace(model, "query"), [data.queries[q] for q in qids], lambda todo: emb["query"])
+    store.get(namespace(model, "document"), data.doc_texts(dids), lambda todo: emb["document"])
+    q, d = truncate(emb["query"], 16), truncate(emb["document"], 16)
+
+    def score(precision: str, rescore: int = 0) -> tuple[float, dict[str, float]]:
+        top = retrieve(q, d, precision, 11, rescore=rescore)
+        scores, per_query = evaluate_run(data.qrels, run_from_topk(top, qids, dids), [10], True)
+        return scores["NDCG@10"], {x: v["NDCG@10"] for x, v in per_query.items()}
+
+    ceiling, per_query = score("float32")
+    cell = {"task": "t", "config": "c", "dim": 16, "full_dim": 16, "precision": "float32", "task_spec": spec,
+            "task_size": {"docs": len(dids)}, "query_model": model, "document_model": model, "cell_hash": "h1",
+            "ignore_identical_ids": True, "scores": {"NDCG@10": ceiling}, "per_query": {"NDCG@10": per_query}}
+    task, curves = rescoring_curves({("t", "c", 16, "float32"): cell}, tmp_path / "results", tmp_path / "store")
+    assert task == "t" and [c.precision for c in curves] == ["int8", "binary"]
+    binary = dict(curves[1].points)
+    assert list(binary) == [x for x in DEPTHS if x <= len(dids)] and curves[1].float32 == pytest.approx(ceiling)
+    assert binary[0] == pytest.approx(score("binary")[0], abs=1e-6)  # no rescoring: the binary ranking itself
+    assert binary[10] == pytest.approx(score("binary", rescore=10)[0], abs=1e-6)  # top 11 rescored in float32
+    assert binary[10] != binary[0]  # the constructed case is one where rescoring changes the ranking
+    assert curves[1].queries == len(qids) and curves[1].agreement == 1.0
+    assert (tmp_path / "results" / "deploy" / "rescoring.json").exists()
+    # embeddings that do not reproduce the cell's float32 scores give no curve rather than a wrong one
+    wrong = {**cell, "cell_hash": "h2", "per_query": {"NDCG@10": {x: 1.0 - v for x, v in per_query.items()}}}
+    assert rescoring_curves({("t", "c", 16, "float32"): wrong}, tmp_path / "other", tmp_path / "store") == (None, [])

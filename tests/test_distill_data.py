@@ -9,9 +9,11 @@ import pytest
 
 from leafbench.cli import main
 from leafbench.config import parse_suite
-from leafbench.distill.data import build_texts, lead_sentences, read_newsgroups, split_passages, text_key
+from leafbench.distill.data import (build_texts, lead_sentences, read_newsgroups, read_source, split_passages,
+                                    text_key, word_spans)
+from leafbench.distill_spec import TextSource
 from leafbench.distill.model import fit_ridge
-from leafbench.distill.spec import DistillData
+from leafbench.distill_spec import DistillData
 from leafbench.errors import UserError
 
 
@@ -49,7 +51,11 @@ def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path) ->
     ({"data": {"sources": [{"task": "beir", "role": "query"}]}}, "evaluation queries are never training text"),
     ({"teacher": None, "data": {"sources": [{"packaged": "bbc-news"}]}}, "teacher: required unless"),
     ({"data": {"sources": []}}, "distill.data.sources"),
-    ({"data": {"sources": [{"packaged": "bbc-news", "role": "query", "sentences": 2}]}}, "'sentences:' takes"),
+    ({"data": {"sources": [{"packaged": "bbc-news", "role": "query", "sentences": 2}]}}, "'sentences:'/'spans:' take"),
+    ({"data": {"sources": [{"task": "beir"}]}, "off_domain_tasks": ["beir"]}, "'beir' is also a training source"),
+    ({"data": {"sources": [{"packaged": "bbc-news"}]}, "off_domain_tasks": ["nope"]},
+     "distill.off_domain_tasks: no task named 'nope'"),
+    ({"data": {"sources": [{"packaged": "bbc-news"}]}, "training": {"loss": "l1"}}, "loss"),
 ])
 def test_bad_distill_sections_fail_with_the_field(tmp_path: Path, distill: dict, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -144,3 +150,52 @@ def test_ridge_keeps_the_fit_and_a_small_norm_on_anisotropic_features() -> None:
     ridge = fit_ridge(x, y, 0.01)
     err = np.linalg.norm(x @ ridge.T - y) / np.linalg.norm(y)
     assert err < 0.05 and np.linalg.norm(ridge) < np.linalg.norm(plain)
+
+
+def test_word_spans_are_short_seeded_and_from_the_document() -> None:
+    doc = "Rinse 100 g of lentils under cold water, in a sieve, stirring thoroughly to remove any impurities."
+    spans = word_spans(doc, 4, np.random.default_rng(3))
+    words = {w.strip(".,") for w in doc.split()}
+    assert len(spans) == 4 and all(2 <= len(s.split()) <= 6 and set(s.split()) <= words for s in spans)
+    assert word_spans(doc, 4, np.random.default_rng(3)) == spans and word_spans("one", 2, np.random.default_rng(0)) == []
+
+
+def test_broad_packaged_sources_give_short_query_like_texts() -> None:
+    vocab = read_source(TextSource(packaged="vocabulary"), "s", {})
+    words = read_source(TextSource(packaged="english-words"), "s", {})
+    docs = read_source(TextSource(packaged="docstrings"), "s", {})
+    assert len(vocab) > 15_000 and all(r == "query" and t.isalpha() and " " not in t for t, r in vocab)
+    assert ("lentil", "query") in words and len(words) > 50_000
+    assert {r for _, r in docs} == {"query", "document"} and len(docs) > 1000
+    assert read_source(TextSource(packaged="docstrings", role="query"), "s", {})[0][1] == "query"
+
+
+def test_offline_mteb_retrieval_queries_are_excluded_too(tmp_path: Path) -> None:
+    """Item 5 of the trust issue: an MTEB section's offline retrieval task at another size than the suite's task."""
+    from leafbench.datasets.packaged import load_packaged_task
+    from leafbench.distill.stage import _eval_queries
+
+    raw = {"name": "m", "output": str(tmp_path / "results"),
+           "models": {"teacher": {"id": "t"}, "student": {"id": "s"}}, "configs": {"leaf": {"standard": "leaf"}},
+           "tasks": [{"packaged": "bbc-news-titles", "max_docs": 100, "max_queries": 20}],
+           "mteb": {"tasks": [{"name": "BBCNewsTitleRetrieval", "max_docs": 300, "max_queries": 60},
+                              "LeeDocumentSimilaritySTS"]},
+           "distill": {"teacher": "teacher", "student": "student",
+                       "data": {"sources": [{"packaged": "bbc-news", "role": "query"}]}}}
+    excluded = set(_eval_queries(parse_suite(raw, Path("s.yaml"))))
+    mteb_queries = set(load_packaged_task("bbc-news-titles", 300, 60).queries.values())
+    grid_queries = set(load_packaged_task("bbc-news-titles", 100, 20).queries.values())
+    assert mteb_queries - grid_queries and (mteb_queries | grid_queries) <= excluded
+    texts = build_texts(parse_suite(raw, Path("s.yaml")).distill.data, {}, excluded, None)
+    assert texts.stats["dropped_eval_queries"] >= len(mteb_queries | grid_queries) - 5  # duplicates aside
+    assert not {text_key(t.text) for t in texts.all} & {text_key(q) for q in mteb_queries}
+
+
+def test_recipes_task_is_name_to_instructions_with_same_name_recipes_all_relevant() -> None:
+    from leafbench.datasets.packaged import load_packaged_task
+
+    data = load_packaged_task("recipes", max_docs=300, max_queries=80)
+    assert len(data.queries) == 80 and len(data.corpus) == 300
+    qid = next(q for q, rel in data.qrels.items() if len(rel) > 1)  # e.g. several 'Scrambled Eggs with Bacon'
+    assert all(d in data.corpus for d in data.qrels[qid])
+    assert all(data.corpus[d]["text"].startswith("Step 1") for d in list(data.corpus)[:20])

@@ -73,7 +73,7 @@ def write_suite(world: dict[str, Path], folder: Path, training: dict | None = No
 
 def _run(path: Path, **kwargs) -> dict:
     suite = load_suite(path)
-    return run_distill(suite, EmbeddingService(suite.models, device="cpu"), **kwargs)
+    return run_distill(suite, EmbeddingService(suite.models, device="cpu"), **kwargs).dump()
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +133,8 @@ def test_finished_run_is_reused_without_training(trained: dict, world) -> None:
     assert again["created"] == trained["created"] and again["training"] == trained["training"]
 
 
-def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, world) -> None:
-    """A real SIGKILL at step 7 (the last checkpoint is step 6, mid first epoch); --resume finishes the run."""
-    folder = world["root"] / "killed"
+def _killed_at(world, folder: Path, step: int) -> Path:
+    """A suite whose distill run was SIGKILLed right after optimizer step `step`."""
     path = write_suite(world, folder)
     script = textwrap.dedent(f"""
         import os, signal, torch
@@ -144,17 +143,23 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, wo
         from leafbench.distill.stage import run_distill
         from leafbench.embed import EmbeddingService
         suite = load_suite({str(path)!r})
-        kill = lambda step: step == 7 and os.kill(os.getpid(), signal.SIGKILL)
+        kill = lambda step: step == {step} and os.kill(os.getpid(), signal.SIGKILL)
         run_distill(suite, EmbeddingService(suite.models, device="cpu"), on_step=kill)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=dict(os.environ),
                           timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    return path
+
+
+def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, world) -> None:
+    """A real SIGKILL at step 7 (the last checkpoint is step 6, mid first epoch); the same command resumes it."""
+    path = _killed_at(world, world["root"] / "killed", 7)
     run_dir = load_suite(path).distill_run_dir
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-0000006"]
     assert not (run_dir / "distill.json").exists()
 
-    assert main(["distill", str(path), "--resume", "--device", "cpu"]) == 0
+    assert main(["distill", str(path), "--device", "cpu"]) == 0  # resuming is the default
     resumed = json.loads((run_dir / "distill.json").read_text())
     assert resumed["training"]["resumed_from"] == "step-0000006"
     # Same to float32 precision, not bit-equal: the uninterrupted run ran in this process, whose torch thread
@@ -164,6 +169,61 @@ def test_sigkill_mid_epoch_then_resume_ends_with_the_same_loss(trained: dict, wo
     assert [e["step"] for e in resumed["history"]] == [e["step"] for e in trained["history"]]
     assert [e["val_mse"] for e in resumed["history"]] == \
         pytest.approx([e["val_mse"] for e in trained["history"]], rel=1e-6)
+
+
+def test_restart_discards_the_checkpoints_and_trains_from_step_zero(trained: dict, world) -> None:
+    path = _killed_at(world, world["root"] / "restarted", 4)
+    run_dir = load_suite(path).distill_run_dir
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["step-0000003"]
+    assert main(["distill", str(path), "--restart", "--device", "cpu"]) == 0
+    rec = json.loads((run_dir / "distill.json").read_text())
+    assert rec["training"]["resumed_from"] is None
+    assert rec["training"]["final_train_loss"] == pytest.approx(trained["training"]["final_train_loss"], rel=1e-6)
+
+
+def test_a_diverging_loss_is_one_line_exit_2_and_leaves_no_export(world, tmp_path: Path, monkeypatch,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    import leafbench.distill.trainer as trainer
+
+    real = trainer.embedding_loss
+    calls = iter(range(10**6))
+
+    def diverges(out, target, kind):
+        loss = real(out, target, kind)
+        return loss * float("nan") if next(calls) == 4 else loss
+
+    monkeypatch.setattr(trainer, "embedding_loss", diverges)
+    path = write_suite(world, tmp_path)
+    assert main(["distill", str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip()
+    errors = [line for line in err.splitlines() if "error" in line.lower()]  # the rest is the stage's progress log
+    assert len(errors) == 1 and "training loss became nan at step 5" in errors[0] and "training.lr" in errors[0]
+    assert errors[0] == err.splitlines()[-1] and "Traceback" not in err
+    run_dir = load_suite(path).distill_run_dir
+    assert not (run_dir / "distill.json").exists() and not (run_dir / "leaf").exists()
+    assert not [p for p in run_dir.rglob("*") if p.name.startswith((".tmp", ".old"))]  # no half-written folders
+
+
+def test_ranking_loss_cosine_loss_frozen_embeddings_and_leaf_architecture_train(world, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    rec = _run(write_suite(world, tmp_path, {"loss": "cosine", "rank_weight": 1.0, "rank_bank": 16,
+                                             "freeze_embeddings": True, "architecture": "leaf",
+                                             "query_max_seq_length": 8, "epochs": 1}))
+    assert rec["training"]["loss"] == "cosine" and rec["training"]["rank_weight"] == 1.0
+    assert rec["training"]["frozen_embedding_weights"] > 0 and rec["training"]["query_max_seq_length"] == 8
+    leaf = SentenceTransformer(rec["outputs"]["finetuned"], device="cpu")
+    proj = SentenceTransformer(rec["outputs"]["projection"], device="cpu")
+    assert not np.allclose(leaf.encode(["rocket launch"]), proj.encode(["rocket launch"]), atol=1e-4)  # it trained
+    kinds = [type(m).__name__ for m in leaf.children()]
+    assert kinds == ["Transformer", "Pooling", "Dense", "Normalize"], kinds  # no init Normalize before the Dense
+    init = SentenceTransformer(str(world["student"]), device="cpu")
+    word = next(m for m in init.modules() if hasattr(m, "word_embeddings")).word_embeddings.weight
+    trained_word = next(m for m in leaf.modules() if hasattr(m, "word_embeddings")).word_embeddings.weight
+    assert torch.equal(word, trained_word)  # frozen: the table did not move
+    curve = rec["final"]["curve"]["beir"]
+    assert set(curve) == {"ndcg10", "teacher_ndcg10", "query_cosine", "top10_overlap", "off_domain"}
+    assert 0 <= curve["top10_overlap"] <= 1 and not curve["off_domain"]
 
 
 def test_black_box_teacher_from_a_parquet_file(world, tmp_path: Path) -> None:

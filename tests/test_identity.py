@@ -47,6 +47,19 @@ def test_rerun_of_a_finished_suite_loads_no_model(tmp_path: Path, own_model: Pat
     assert (again.computed, again.reused) == (0, 4)
 
 
+def test_batch_size_and_a_moved_results_folder_do_not_recompute(tmp_path: Path, own_model: Path,
+                                                               small_beir: Path) -> None:
+    path = write_suite(tmp_path, own_model, {"path": str(small_beir)})
+    assert run_suite(load_suite(path)).computed == 4
+    shutil.move(tmp_path / "results", tmp_path / "moved")
+    raw = yaml.safe_load(path.read_text())
+    raw["models"]["m"]["batch_size"] = 3
+    raw["output"] = str(tmp_path / "moved")
+    path.write_text(yaml.safe_dump(raw))
+    again = run_suite(load_suite(path))
+    assert (again.computed, again.reused) == (0, 4)
+
+
 def test_weights_changed_in_place_are_recomputed(tmp_path: Path, own_model: Path, tiny_model_b: Path,
                                                  small_beir: Path) -> None:
     suite = load_suite(write_suite(tmp_path, own_model, {"path": str(small_beir)}))

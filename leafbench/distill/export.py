@@ -11,7 +11,10 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leafbench.distill.record import DistillRecord
 
 
 def _replace_dir(staged: Path, target: Path) -> None:
@@ -71,66 +74,88 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return "-" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def model_card(rec: dict[str, Any], variant: str, name: str, evaluation: list[dict[str, Any]] | None = None) -> str:
+def _curve_cell(point: Any) -> str:
+    if point is None:
+        return "-"
+    share = f" ({100 * point.share:.1f}%)" if point.share is not None else ""
+    return f"{point.ndcg10:.4f}{share} / {point.query_cosine:.3f} / {point.top10_overlap:.2f}"
+
+
+_ARCHITECTURE = {"leaf": "transformer -> mean pooling -> Dense {s} -> {t} -> Normalize (LEAF's student)",
+                 "init-normalize": "the init's modules (its Normalize kept) -> Dense {s} -> {t} -> Normalize"}
+
+
+def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
     """README.md for an exported folder: what it is, how it was made, and how well it matches the teacher."""
-    teacher, init, data, tr = rec["teacher"], rec["student_init"], rec["data"], rec["training"]
-    proj, final = rec["projection_only"], rec["final"]
-    black_box = ", black box: embeddings from files" if teacher.get("black_box") else ""
+    teacher, init, data, tr = rec.teacher, rec.student_init, rec.data, rec.training
+    proj, final = rec.projection_only, rec.final
+    black_box = ", black box: embeddings from files" if teacher.black_box else ""
     what = {"finetuned": "the fine-tuned leaf student",
             "projection": "the projection-only student (init model + ridge-fitted projection, no training steps)",
             "asymmetric": "an asymmetric model: queries -> the leaf student, documents -> the teacher"}[variant]
+    loss = {"mse": "MSE", "cosine": "1 - cosine"}.get(tr.loss, tr.loss)
+    rank = (f" + {tr.rank_weight} x ranking KL (student-query vs teacher-query scores over teacher documents)"
+            if tr.rank_weight else "")
     lines = [
         "---", "library_name: sentence-transformers", "tags: [sentence-transformers, feature-extraction, "
-        "knowledge-distillation, leaf]", f"base_model: {init['id']}", "---", "",
+        "knowledge-distillation, leaf]", f"base_model: {init.id}", "---", "",
         f"# {name}", "",
         f"This folder holds {what}, distilled with leafbench following LEAF "
         f"(arXiv 2509.12539): the student is trained so that its embedding of a text matches the teacher's "
-        f"embedding of the same text (MSE), with no labels and no hard negatives. Its embeddings live in the "
-        f"teacher's {teacher['dim']}-d space, so student queries can search teacher-embedded documents.", "",
+        f"embedding of the same text ({loss}{rank}), with no labels and no hard negatives. Its embeddings live in "
+        f"the teacher's {teacher.dim}-d space, so student queries can search teacher-embedded documents.", "",
         "```python", "from sentence_transformers import SentenceTransformer", "",
         f'model = SentenceTransformer("path/to/{name}")',
         'q = model.encode_query(["how do rockets reach orbit?"])',
         'd = model.encode_document(["A rocket reaches orbit by ..."])', "print(model.similarity(q, d))", "```", "",
         "## Setup", "",
         "| | |", "|---|---|",
-        f"| teacher | `{teacher['id']}` ({teacher['dim']}-d{black_box}) |",
-        f"| student init | `{init['id']}` ({init['dim']}-d) + Dense {init['dim']} -> {teacher['dim']} (ridge init) |",
-        f"| prompts | {teacher.get('prompts') or 'none'} |",
+        f"| teacher | `{teacher.id}` ({teacher.dim}-d{black_box}) |",
+        f"| student init | `{init.id}` ({init.dim}-d), ridge-initialised projection |",
+        f"| architecture | {_ARCHITECTURE.get(init.architecture, init.architecture).format(s=init.dim, t=teacher.dim)} "
+        f"|",
+        f"| prompts | {teacher.prompts or 'none'} |",
         f"| training texts | {data['train']} ({data['train_queries']} query-like, "
         f"{data['train_documents']} documents); "
         f"{data['validation']} held out for validation |",
-        f"| steps | {tr['steps']} optimizer steps, batch {tr['batch_size']} x {tr['grad_accum']}, "
-        f"{tr['epochs']} epoch(s), lr {tr['lr']}, max_seq_length {tr['max_seq_length']}, "
-        f"{'bf16 autocast' if tr['bf16'] else 'fp32'} |",
-        f"| training time | {tr['train_seconds']:.0f} s ({tr['samples_per_second']:.1f} samples/s on {tr['device']}) |",
+        f"| steps | {tr.steps} optimizer steps, batch {tr.batch_size} x {tr.grad_accum}, "
+        f"{tr.epochs} epoch(s), lr {tr.lr}, max_seq_length {tr.max_seq_length} (queries "
+        f"{tr.query_max_seq_length}), {'bf16 autocast' if tr.bf16 else 'fp32'}"
+        f"{', word embeddings frozen' if tr.frozen_embedding_weights else ''} |",
+        f"| training time | {tr.train_seconds:.0f} s ({tr.samples_per_second:.1f} samples/s on {tr.device}) |",
         "", "## Data", "",
-        "| source | texts read | used (before passage split) | extra passages | sentences as pseudo-queries |",
+        "| source | texts read | used (before passage split) | extra passages | sentences / spans as pseudo-queries |",
         "|---|---:|---:|---:|---:|",
-        *(f"| {s['source']} | {s['read']} | {s['used']} | {s['extra_passages']} | {s.get('sentences', 0)} |"
-          for s in data["sources"]),
+        *(f"| {s['source']} | {s['read']} | {s['used']} | {s['extra_passages']} | {s.get('sentences', 0)} / "
+          f"{s.get('spans', 0)} |" for s in data["sources"]),
         "",
         f"Removed: {data['dropped_duplicates']} duplicates, {data['dropped_short']} too-short documents, and "
         f"{data['dropped_eval_queries']} texts equal to an evaluation query. "
-        + ("Every query of the suite's evaluation tasks was excluded from training and validation text "
-           "(exact match, case and whitespace aside); evaluation *documents* may appear as training text, as "
-           "in LEAF, which trains on corpus text without labels." if data["eval_queries_excluded"] else
+        + ("Every query of the suite's evaluation tasks (retrieval tasks, off-domain tasks and offline MTEB "
+           "retrieval tasks) was excluded from training and validation text (exact match, case and whitespace "
+           "aside); evaluation *documents* may appear as training text, as in LEAF, which trains on corpus text "
+           "without labels; off-domain tasks give no training text at all." if data["eval_queries_excluded"] else
            "No evaluation queries were excluded (the suite has no tasks, or exclude_eval_queries is off)."),
         "", "## Alignment with the teacher (held-out texts)", "",
         "| | mean cosine | queries | documents | MSE |", "|---|---:|---:|---:|---:|",
-        *(f"| {label} | {_fmt(ev['val_cosine'])} | {_fmt(ev.get('val_cosine_queries'))} | "
-          f"{_fmt(ev.get('val_cosine_documents'))} | {ev['val_mse']:.3e} |"
-          for label, ev in (("projection only (step 0)", proj), (f"fine-tuned (step {final['step']})", final))),
+        *(f"| {label} | {_fmt(ev.val_cosine)} | {_fmt(ev.val_cosine_queries)} | "
+          f"{_fmt(ev.val_cosine_documents)} | {ev.val_mse:.3e} |"
+          for label, ev in (("projection only (step 0)", proj), (f"fine-tuned (step {final.step})", final))),
     ]
-    curve_tasks = sorted({k for ev in rec["history"] for k in (ev.get("curve") or {})})
+    tasks = rec.curve_tasks()
+    off = set(rec.curve_tasks(off_domain=True))
     lines += ["", "## Learning curve", "",
+              "Per task: asymmetric nDCG@10 (student queries, teacher documents; % of the teacher's own score) / "
+              "mean query cosine to the teacher / top-10 overlap with the teacher's ranking. Off-domain tasks were "
+              "kept out of every training mix.", "",
               "| step | samples seen | held-out cosine | "
-              + " | ".join(f"{t} asym nDCG@10" for t in curve_tasks) + " |",
-              "|---:|---:|---:|" + "---:|" * len(curve_tasks)]
-    lines += [f"| {ev['step']} | {ev['samples_seen']} | {_fmt(ev['val_cosine'])} | "
-              + " | ".join(_fmt((ev.get("curve") or {}).get(t)) for t in curve_tasks) + " |" for ev in rec["history"]]
-    if evaluation:
+              + " | ".join(f"{t}{' (off-domain)' if t in off else ''}" for t in tasks) + " |",
+              "|---:|---:|---:|" + "---:|" * len(tasks)]
+    lines += [f"| {ev.step} | {ev.samples_seen} | {_fmt(ev.val_cosine)} | "
+              + " | ".join(_curve_cell(ev.curve.get(t)) for t in tasks) + " |" for ev in rec.history]
+    if rec.evaluation:
         lines += ["", "## Evaluation (nDCG@10, full dim, float32)", "",
                   "| task | config | mode | query model | document model | nDCG@10 |", "|---|---|---|---|---|---:|"]
-        lines += [f"| {r['task']} | {r['config']} | {r['mode']} | {r['query_model']['name']} | "
-                  f"{r['document_model']['name']} | {r['scores']['NDCG@10']:.4f} |" for r in evaluation]
+        lines += [f"| {r.task} | {r.config} | {r.mode} | {r.query_model} | {r.document_model} | {r.ndcg10:.4f} |"
+                  for r in rec.evaluation]
     return "\n".join(lines) + "\n"

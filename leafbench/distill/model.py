@@ -1,7 +1,9 @@
 """The leaf student: the init model with a linear projection into the teacher's space, and its ridge initialisation.
 
-Student = init modules (Transformer, mean Pooling, and whatever else the init has) -> Dense(student_dim ->
-teacher_dim, no bias, identity) -> Normalize when the teacher's embeddings are unit length. The projection starts
+Student (`architecture: init-normalize`) = init modules (Transformer, mean Pooling, and whatever else the init has,
+e.g. MiniLM's Normalize) -> Dense(student_dim -> teacher_dim, no bias, identity) -> Normalize when the teacher's
+embeddings are unit length; `architecture: leaf` drops the init's own Normalize, as the LEAF paper's student is
+transformer -> mean pooling -> linear -> normalise. The projection starts
 as a ridge least-squares fit of the init's embeddings to the teacher's, so training starts aligned: the plain
 least-squares fit is ill-conditioned (sentence embeddings are highly anisotropic; weight norm in the millions) and
 one optimizer step from it collapses the outputs, while a small ridge penalty keeps the fit and a sane norm.
@@ -34,13 +36,14 @@ def teacher_normalizes(targets: np.ndarray) -> bool:
     return bool(np.all(np.abs(norms - 1.0) < NORM_TOLERANCE))
 
 
-def build_student(init, teacher_dim: int, normalize: bool, device: str):
+def build_student(init, teacher_dim: int, normalize: bool, device: str, architecture: str = "init-normalize"):
     """A SentenceTransformer: the init's modules (shared, not copied) + Dense projection (+ Normalize)."""
     from sentence_transformers import SentenceTransformer
 
     Dense, Normalize = st_modules().Dense, st_modules().Normalize
     student_dim = int(init.get_embedding_dimension())
-    modules = list(init.children()) + [Dense(student_dim, teacher_dim, bias=False, activation_function=None)]
+    body = [m for m in init.children() if architecture != "leaf" or not isinstance(m, Normalize)]
+    modules = body + [Dense(student_dim, teacher_dim, bias=False, activation_function=None)]
     if normalize:
         modules.append(Normalize())
     return SentenceTransformer(modules=modules, device=device)

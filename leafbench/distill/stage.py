@@ -1,5 +1,5 @@
 """The distill stage of a suite: texts -> teacher embeddings (through the store) -> ridge init -> training ->
-exports; and `leafbench distill`.
+exports. (`leafbench distill` is leafbench.distill.command; the record's schema is leafbench.distill.record.)
 
 The run folder (`<results>/<suite>/distill/run-<hash of the distill setup>/`) is the state: a finished run
 (`distill.json` plus the exported folders) is reused without loading a model; an interrupted one continues from its
@@ -9,7 +9,6 @@ training share them: corpus documents the grid needs anyway cost the distill sta
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import shutil
 import time
@@ -21,18 +20,19 @@ import numpy as np
 import torch
 
 from leafbench.config import Suite
+from leafbench.distill.curve import make_curve
 from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
 from leafbench.distill.export import model_card, save_router, save_student
 from leafbench.distill.model import build_student, fit_ridge, projection, teacher_normalizes
-from leafbench.distill.spec import DistillSpec
-from leafbench.distill.trainer import CurveFn, EncodeFn, LeafTrainer, StepHook
+from leafbench.distill.record import SCHEMA, DistillRecord, EvaluationRow, read_record
+from leafbench.distill.trainer import LeafTrainer, StepHook
+from leafbench.distill_spec import DistillSpec
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder, load_sentence_transformer
 from leafbench.errors import UserError
 from leafbench.progress import stderr
-from leafbench.results import environment, now, read_json, write_json_atomic
+from leafbench.results import environment, now, write_json_atomic
 
-SCHEMA = "leafbench.distill/1"
 RECORD = "distill.json"
 
 
@@ -122,51 +122,25 @@ def student_features(service: EmbeddingService, suite: Suite, texts: list[TrainT
     return out
 
 
-# -------------------------------------------------------------------------------------- learning-curve tasks
-
-
-def make_curve(suite: Suite, service: EmbeddingService) -> CurveFn | None:
-    """Asymmetric nDCG@10 (student queries vs teacher documents, float32) on the curve tasks, during training.
-
-    Cheap: only the queries are re-encoded; the teacher's documents come from the store (and the grid reuses them).
-    Logged, never used to pick a checkpoint: the evaluation stays clean.
-    """
-    from leafbench.datasets.tasks import load_task
-    from leafbench.metrics import evaluate_run, run_from_topk
-    from leafbench.search import retrieve
-    from leafbench.transforms import l2_normalize
-
-    spec = suite.distill
-    assert spec is not None
-    if not spec.curve_tasks:
-        return None
-    tasks = {t.task_name: t for t in suite.tasks}
-    prepared = []
-    for name in spec.curve_tasks:
-        data = load_task(tasks[name])
-        qids, dids = sorted(data.queries), sorted(data.corpus)
-        docs = l2_normalize(service.embed(spec.teacher, "document", data.doc_texts(dids)))  # type: ignore
-        prepared.append((name, data, qids, dids, docs))
-
-    def curve(encode: EncodeFn) -> dict[str, float]:
-        scores = {}
-        for name, data, qids, dids, docs in prepared:
-            queries = l2_normalize(encode([data.queries[q] for q in qids], "query"))
-            k = min(10 + (1 if suite.ignore_identical_ids else 0), len(dids))
-            run = run_from_topk(retrieve(queries, docs, "float32", k), qids, dids)
-            scores[name] = round(evaluate_run(data.qrels, run, [10], suite.ignore_identical_ids)[0]["NDCG@10"], 6)
-        return scores
-
-    return curve
-
-
 # ------------------------------------------------------------------------------------------------- the stage
 
 
 def _eval_queries(suite: Suite) -> list[str]:
+    """Every query the suite evaluates: its retrieval tasks' (off-domain ones too) and its offline MTEB retrieval
+    tasks' at their own subsets (the packaged query sources emit every headline and heading, so an MTEB task of
+    another size would otherwise see its queries trained on)."""
     from leafbench.datasets.tasks import load_task
 
-    return [q for task in suite.tasks for q in load_task(task).queries.values()]
+    queries = [q for task in suite.tasks for q in load_task(task).queries.values()]
+    if suite.mteb is not None and suite.mteb.tasks:
+        from leafbench.datasets.mteb_tasks import OFFLINE_TASKS
+        from leafbench.datasets.packaged import load_packaged_task
+
+        for t in suite.mteb.tasks:
+            packaged = getattr(OFFLINE_TASKS.get(t.name), "packaged", "")
+            if packaged:
+                queries += load_packaged_task(packaged, t.max_docs, t.max_queries, t.seed).queries.values()
+    return queries
 
 
 def _digest(texts: list[str]) -> str:
@@ -184,11 +158,11 @@ def _check_writable(folder: Path) -> None:
                         f"pass --output DIR with a writable folder") from None
 
 
-def _finished(suite: Suite) -> dict[str, Any] | None:
-    rec = read_json(suite.distill_run_dir / RECORD)
-    if not rec or rec.get("schema") != SCHEMA:
+def _finished(suite: Suite) -> DistillRecord | None:
+    rec = read_record(suite.distill_run_dir / RECORD)
+    if rec is None:
         return None
-    paths = [Path(p) for p in rec["outputs"].values() if p]
+    paths = [Path(p) for p in rec.outputs.values() if p]
     return rec if all((p / "modules.json").is_file() for p in paths) else None
 
 
@@ -199,13 +173,13 @@ def _prompts(service: EmbeddingService, teacher: str | None) -> dict[str, str]:
     return {role: enc.prompt(role) for role in ("query", "document")}
 
 
-def _resume_point(trainer: LeafTrainer, resume: bool, digest: str) -> Path | None:
-    """The checkpoint to continue from: the latest one, unless not resuming or it was trained on other texts."""
+def _resume_point(trainer: LeafTrainer, restart: bool, digest: str) -> Path | None:
+    """The checkpoint to continue from: the latest one, unless restarting or it was trained on other texts."""
     checkpoint = trainer.latest_checkpoint()
     if checkpoint is None:
         return None
-    if not resume:
-        stderr.log(f"distill: discarding the checkpoint at {checkpoint.name} (pass --resume to continue it)")
+    if restart:
+        stderr.log(f"distill: discarding the checkpoint at {checkpoint.name} (--restart)")
     elif trainer.checkpoint_digest(checkpoint) != digest:
         stderr.log(f"distill: the checkpoint at {checkpoint.name} was trained on other texts; starting over")
     else:
@@ -214,21 +188,39 @@ def _resume_point(trainer: LeafTrainer, resume: bool, digest: str) -> Path | Non
     return None
 
 
+def _body_features(model, texts: list[TrainText], prompts: dict[str, str], batch_size: int) -> np.ndarray:
+    """What the projection sees in the `leaf` architecture: the un-normalised pooled embeddings of the live model."""
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.distill.model import embed
+
+    body = SentenceTransformer(modules=list(model.children())[:-2], device=str(model.device))
+    body.max_seq_length = model.max_seq_length
+    return embed(body, [t.text for t in texts], [t.role for t in texts], prompts, batch_size, False)
+
+
 def _fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
                     prompts: dict[str, str], cap: int) -> None:
     """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""
     cfg = suite.distill.training  # type: ignore[union-attr]
     rng = np.random.default_rng(cfg.seed)
     sample = sorted(rng.choice(len(train), min(cfg.ridge_texts, len(train)), replace=False))
-    feats = student_features(service, suite, [train[i] for i in sample], prompts, cap)
+    if cfg.architecture == "leaf":
+        feats = _body_features(model, [train[i] for i in sample], prompts, cfg.batch_size)
+    else:
+        feats = student_features(service, suite, [train[i] for i in sample], prompts, cap)
     w = fit_ridge(feats, targets[sample], cfg.ridge_alpha)
     projection(model).weight.data.copy_(torch.from_numpy(w))
     stderr.log(f"distill: ridge projection fitted on {len(sample)} texts (weight norm {np.linalg.norm(w):.1f})")
 
 
-def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, force: bool = False,
-                on_step: StepHook | None = None) -> dict[str, Any]:
-    """Run the suite's distill stage (or reuse its finished run) and return its record."""
+def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, force: bool = False,
+                on_step: StepHook | None = None) -> DistillRecord:
+    """Run the suite's distill stage (or reuse its finished run) and return its record.
+
+    An interrupted run continues from its last checkpoint; `restart` discards the checkpoints and starts over;
+    `force` retrains even a finished run.
+    """
     spec = suite.distill
     if spec is None:
         raise UserError(f"suite '{suite.name}': no 'distill:' section (see suites/distill-quickstart.yaml)")
@@ -237,7 +229,7 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     # queries, a student trained before may have seen some of them, so it is retrained.
     excluded = _eval_queries(suite) if spec.data.exclude_eval_queries else []
     finished = None if force else _finished(suite)
-    if finished is not None and finished["data"].get("eval_queries_digest") != _digest(excluded):
+    if finished is not None and finished.data.get("eval_queries_digest") != _digest(excluded):
         stderr.log("distill: the suite's evaluation queries changed since this student was trained; retraining")
         finished, force = None, True
     if finished is not None:
@@ -268,7 +260,7 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     cap = cfg.max_seq_length or init_spec.max_seq_length or native_cap
     init.max_seq_length = cap
     device = str(init.device)
-    model = build_student(init, targets.shape[1], teacher_normalizes(targets), device)
+    model = build_student(init, targets.shape[1], teacher_normalizes(targets), device, cfg.architecture)
     n_train = len(texts.train)
     trainer = LeafTrainer(model, texts.train, targets[:n_train], texts.validation, targets[n_train:], prompts, cfg,
                           run, device, curve=make_curve(suite, service), on_step=on_step)
@@ -277,7 +269,7 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     outputs = {k: str(run / v) if v else None for k, v in names.items()}
 
     trainer.state.texts_digest = texts.stats["digest"]
-    checkpoint = _resume_point(trainer, resume, texts.stats["digest"])
+    checkpoint = _resume_point(trainer, restart, texts.stats["digest"])
     ridge_s = 0.0
     if checkpoint is None:
         t0 = time.perf_counter()
@@ -291,94 +283,76 @@ def run_distill(suite: Suite, service: EmbeddingService, resume: bool = True, fo
     if outputs["asymmetric"]:
         teacher_id = suite.models[spec.teacher].id  # type: ignore[index]
         save_router(Path(outputs["finetuned"]), teacher_id, Path(outputs["asymmetric"]), prompts, device)
-    rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, cap, device,
-                  resumed=checkpoint.name if checkpoint else None, bf16=trainer.bf16,
+    rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer,
+                  resumed=checkpoint.name if checkpoint else None,
                   timings={"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
                            "ridge_s": ridge_s, "total_s": time.perf_counter() - t_start})
     write_cards(rec)
-    write_json_atomic(run / RECORD, rec)
+    write_json_atomic(run / RECORD, rec.dump())
     trainer.discard_checkpoints()
     return rec
 
 
 def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
-            prompts: dict[str, str], service: EmbeddingService, native_cap: int, cap: int, device: str,
-            resumed: str | None, timings: dict[str, float], bf16: bool) -> dict[str, Any]:
+            prompts: dict[str, str], service: EmbeddingService, native_cap: int, trainer: LeafTrainer,
+            resumed: str | None, timings: dict[str, float]) -> DistillRecord:
     cfg = spec.training
     teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
-    return {
+    return DistillRecord.model_validate({
         "schema": SCHEMA, "suite": suite.name, "run_dir": str(suite.distill_run_dir), "created": now(),
         "teacher": {"name": spec.teacher, "id": teacher_id, "dim": int(targets.shape[1]),
                     "prompts": {k: v for k, v in prompts.items() if v}, "black_box": spec.teacher is None,
                     "normalized": teacher_normalizes(targets)},
         "student_init": {"name": spec.student, "id": suite.models[spec.student].id,
-                         "dim": int(service.encoder(spec.student).dim), "native_max_seq_length": native_cap},
+                         "dim": int(service.encoder(spec.student).dim), "native_max_seq_length": native_cap,
+                         "architecture": cfg.architecture},
         "data": texts.stats,
         "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                     "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": bf16, "max_seq_length": cap,
+                     "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": trainer.bf16,
+                     "max_seq_length": trainer.caps["document"], "query_max_seq_length": trainer.caps["query"],
+                     "loss": cfg.loss, "rank_weight": cfg.rank_weight, "frozen_embedding_weights": trainer.frozen,
                      "samples": state.samples, "train_seconds": round(state.train_seconds, 2),
                      "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 2),
-                     "final_train_loss": state.last_loss, "device": device, "resumed_from": resumed},
+                     "final_train_loss": state.last_loss, "device": trainer.device, "resumed_from": resumed},
         "projection_only": state.history[0], "final": state.history[-1], "history": state.history,
         "outputs": outputs, "timings": {k: round(v, 2) for k, v in timings.items()},
         "spec": spec.model_dump(mode="json"), "environment": environment(),
-    }
+    })
 
 
-def write_cards(rec: dict[str, Any], evaluation: list[dict[str, Any]] | None = None) -> None:
-    for variant, path in rec["outputs"].items():
+def write_cards(rec: DistillRecord) -> None:
+    """The model card of every exported folder (written atomically: a reader never sees half a card)."""
+    for variant, path in rec.outputs.items():
         if path and Path(path).is_dir():
-            (Path(path) / "README.md").write_text(model_card(rec, variant, Path(path).name, evaluation),
-                                                  encoding="utf-8")
+            card = Path(path) / "README.md"
+            tmp = card.with_name(f".README.md.{uuid.uuid4().hex}")
+            tmp.write_text(model_card(rec, variant, Path(path).name), encoding="utf-8")
+            tmp.replace(card)
 
 
-def finalize_distill(suite: Suite, records: list[dict[str, Any]]) -> None:
-    """After the grid: the evaluation table (full dim, float32) goes into the record and the model cards."""
+def _field(record: Any, key: str) -> Any:
+    """A grid record's field, whether the grid hands back dicts or typed records."""
+    return record.get(key) if isinstance(record, dict) else getattr(record, key, None)
+
+
+def finalize_distill(suite: Suite, records: list[Any]) -> None:
+    """After the grid: this run's evaluation table (full dim, float32) goes into the record and the model cards.
+
+    `records` are the cells of the grid that just ran (computed or reused for the current models), so a retrained
+    student's card shows the new student's scores.
+    """
     rec = _finished(suite)
     if rec is None:
         return
-    rows = [r for r in records if r.get("precision") == "float32" and r.get("dim") == r.get("full_dim")]
-    rec["evaluation"] = [{k: r[k] for k in ("task", "config", "mode", "dim")} |
-                         {"query_model": r["query_model"]["name"], "document_model": r["document_model"]["name"],
-                          "NDCG@10": r["scores"]["NDCG@10"]} for r in rows]
-    write_cards(rec, rows)
-    write_json_atomic(suite.distill_run_dir / RECORD, rec)
-
-
-# ------------------------------------------------------------------------------------------------------- CLI
-
-
-def distill_table(rec: dict[str, Any]):
-    """Projection-only vs fine-tuned, side by side: held-out cosine and the curve tasks' asymmetric nDCG@10."""
-    from rich.table import Table
-
-    proj, final = rec["projection_only"], rec["final"]
-    tasks = sorted(set(proj.get("curve") or {}) | set(final.get("curve") or {}))
-    table = Table(title=f"distill ({rec['training']['steps']} steps, {rec['training']['samples_per_second']:.1f} "
-                        f"samples/s)")
-    for col in ("student", "held-out cosine", "queries", "documents", *(f"{t} asym nDCG@10" for t in tasks)):
-        table.add_column(col, justify="left" if col == "student" else "right")
-    for label, ev in (("projection only", proj), ("fine-tuned", final)):
-        table.add_row(label, f"{ev['val_cosine']:.4f}", *(f"{ev[k]:.4f}" if ev.get(k) is not None else "-"
-                                                          for k in ("val_cosine_queries", "val_cosine_documents")),
-                      *(f"{(ev.get('curve') or {}).get(t, float('nan')):.4f}" for t in tasks))
-    return table
-
-
-def cmd_distill(args: argparse.Namespace) -> int:
-    """`leafbench distill SUITE`: only the distill stage; --resume continues an interrupted run."""
-    from rich.console import Console
-
-    from leafbench.config import load_suite
-
-    suite = load_suite(args.suite, {"output": args.output, "device": args.device})
-    if suite.distill is None:
-        raise UserError(f"{args.suite}: no 'distill:' section (see suites/distill-quickstart.yaml)")
-    service = EmbeddingService(suite.models, device=suite.device)
-    rec = run_distill(suite, service, resume=args.resume, force=args.force)
-    out = Console()
-    out.print(distill_table(rec))
-    for variant, path in rec["outputs"].items():
-        if path:
-            out.print(f"{variant}: {path}")
-    return 0
+    rows = []
+    for r in records:
+        if _field(r, "precision") != "float32" or _field(r, "dim") != _field(r, "full_dim"):
+            continue
+        side = {k: _field(r, k) for k in ("query_model", "document_model")}
+        name = {k: v.get("name") if isinstance(v, dict) else getattr(v, "name", None) for k, v in side.items()}
+        rows.append(EvaluationRow(task=_field(r, "task"), config=_field(r, "config"), mode=_field(r, "mode"),
+                                  query_model=name["query_model"], document_model=name["document_model"],
+                                  ndcg10=float(_field(r, "scores")["NDCG@10"])))
+    rec = rec.model_copy(update={"evaluation": rows})
+    write_cards(rec)
+    write_json_atomic(suite.distill_run_dir / RECORD, rec.dump())

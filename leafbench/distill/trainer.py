@@ -1,4 +1,5 @@
-"""The LEAF training loop: MSE between the student's and the teacher's embedding of the same text.
+"""The LEAF training loop: MSE (or 1 - cosine) between the student's and the teacher's embedding of the same text,
+optionally plus a ranking term aimed at asymmetric retrieval (see `rank_loss`).
 
 Plain PyTorch, because resuming *exactly* needs control over everything that carries state: the batch plan is a
 pure function of (seed, epoch), and a checkpoint holds the weights, optimizer, scheduler, torch RNG (dropout) and
@@ -10,7 +11,6 @@ and texts of similar token length (length bucketing: little padding, which is mo
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -25,8 +25,9 @@ import torch
 
 from leafbench.distill.data import TrainText
 from leafbench.distill.model import autocast, embed, projection
-from leafbench.distill.spec import DistillTraining
+from leafbench.distill_spec import DistillTraining
 from leafbench.encoders import Role
+from leafbench.errors import UserError
 from leafbench.hardware import resolve_dtype
 from leafbench.progress import progress_bar, stderr
 
@@ -34,7 +35,7 @@ MEGA_BATCHES = 32  # length bucketing window: sort this many batches' worth of t
 LOG_LINES = 10  # progress log lines per run (loss, lr, throughput)
 
 EncodeFn = Callable[[list[str], Role], np.ndarray]
-CurveFn = Callable[[EncodeFn], dict[str, float]]
+CurveFn = Callable[[EncodeFn], dict[str, dict[str, Any]]]  # task -> its figures (leafbench.distill.curve)
 StepHook = Callable[[int], None]
 
 
@@ -94,6 +95,37 @@ def _param_groups(model: torch.nn.Module, cfg: DistillTraining) -> list[dict[str
              "weight_decay": cfg.weight_decay if decay else 0.0} for (is_proj, decay), ps in groups.items()]
 
 
+def rank_loss(student: torch.Tensor, teacher: torch.Tensor, docs: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(softmax(teacher . docs / T) || softmax(student . docs / T)), mean over the batch.
+
+    `docs` are teacher document embeddings (the batch's targets plus a bank of cached ones): the student's text
+    should rank them as the teacher's embedding of the same text does, which is exactly what asymmetric retrieval
+    (student queries against teacher-embedded documents) asks of it. MSE alone spends its effort on directions no
+    ranking ever reads.
+    """
+    log_p_student = torch.log_softmax(student @ docs.T / temperature, dim=1)
+    p_teacher = torch.softmax(teacher @ docs.T / temperature, dim=1)
+    return torch.nn.functional.kl_div(log_p_student, p_teacher, reduction="batchmean")
+
+
+def embedding_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "cosine":
+        return (1 - torch.nn.functional.cosine_similarity(out, target, dim=1)).mean()
+    return torch.nn.functional.mse_loss(out, target)
+
+
+def freeze_word_embeddings(model) -> int:
+    """Stop training the transformer's word-embedding table (no gradients, no AdamW state); returns the weights
+    frozen. Position and token-type embeddings stay trainable: they are tiny."""
+    frozen = 0
+    for module in model.modules():
+        emb = getattr(module, "word_embeddings", None)
+        if isinstance(emb, torch.nn.Embedding):
+            emb.weight.requires_grad_(False)
+            frozen += emb.weight.numel()
+    return frozen
+
+
 class LeafTrainer:
     """Trains `model` toward `targets` (teacher embeddings, row-aligned with `train`) and checkpoints into `folder`."""
 
@@ -106,10 +138,17 @@ class LeafTrainer:
         self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self.val_targets = val_targets
         self.prompts, self.curve, self.on_step = prompts, curve, on_step
+        self.caps: dict[str, int] = {"document": model.max_seq_length,
+                                     "query": min(cfg.query_max_seq_length or model.max_seq_length,
+                                                  model.max_seq_length)}
+        self.frozen = freeze_word_embeddings(model) if cfg.freeze_embeddings else 0
         tokenizer = model.tokenizer
         encoded = tokenizer([(prompts.get(t.role) or "") + t.text for t in train], add_special_tokens=True,
                             truncation=True, max_length=model.max_seq_length)["input_ids"]
-        self.lengths = np.array([len(ids) for ids in encoded])
+        self.lengths = np.array([min(len(ids), self.caps[t.role]) for ids, t in zip(encoded, train)])
+        # The ranking term's bank: teacher embeddings of the training documents (cached targets, no extra encoding)
+        docs = np.flatnonzero(np.array([t.role == "document" for t in train], dtype=bool))
+        self.bank_rows = docs if len(docs) else np.arange(len(train))
         self.steps = plan_steps(self.lengths, [t.role for t in train], cfg)
         warmup = int(cfg.warmup_ratio * len(self.steps))
         self.optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr)
@@ -179,21 +218,41 @@ class LeafTrainer:
             event["curve"] = self.curve(self.encode)
         self.state.loss_sum, self.state.loss_count = 0.0, 0
         self.state.history.append(event)
-        curve = " ".join(f"{k} {v:.4f}" for k, v in (event.get("curve") or {}).items())
+        curve = " ".join(f"{k} {v['ndcg10']:.4f} ({100 * v['ndcg10'] / max(v['teacher_ndcg10'], 1e-9):.0f}%, "
+                         f"q-cos {v['query_cosine']:.3f})" for k, v in (event.get("curve") or {}).items())
         stderr.log(f"validation step {self.state.step}: cosine {event['val_cosine']:.4f} mse {event['val_mse']:.3e}"
                    f"{' | asym nDCG@10 ' + curve if curve else ''}")
         return event
 
     # ------------------------------------------------------------------------------------------------- loop
 
+    def _bank(self, step: int) -> torch.Tensor:
+        """Cached teacher document embeddings for the ranking term, sampled per step (seeded: resumes exactly)."""
+        rng = np.random.default_rng([self.cfg.seed, 7, step])
+        rows = rng.choice(self.bank_rows, min(self.cfg.rank_bank, len(self.bank_rows)), replace=False)
+        return self.targets[np.sort(rows)]
+
     def _micro_step(self, batch: np.ndarray, scale: float) -> float:
         items = [self.train_texts[i] for i in batch]
         role = items[0].role
-        features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
+        cap = self.model.max_seq_length
+        self.model.max_seq_length = self.caps[role]
+        try:
+            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
+        finally:
+            self.model.max_seq_length = cap
         features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
         with autocast(self.device, self.bf16):
             out = self.model(features)["sentence_embedding"]
-        loss = torch.nn.functional.mse_loss(out.float(), self.targets[batch].to(self.device))
+        target = self.targets[batch].to(self.device)
+        loss = embedding_loss(out.float(), target, self.cfg.loss)
+        if self.cfg.rank_weight:
+            docs = torch.cat([target, self._bank(self.state.step).to(self.device)])
+            loss = loss + self.cfg.rank_weight * rank_loss(out.float(), target, docs, self.cfg.rank_temperature)
+        if not torch.isfinite(loss):  # before any step: the weights and checkpoints stay those of the last good step
+            raise UserError(f"distill.training: the training loss became {float(loss.detach())} at step "
+                            f"{self.state.step + 1} (diverged); lower training.lr (now {self.cfg.lr}) or keep "
+                            f"training.grad_clip on")
         (loss * scale).backward()
         return float(loss.detach())
 
@@ -234,8 +293,6 @@ class LeafTrainer:
                 st.train_seconds += time.perf_counter() - t0
                 st.loss_sum, st.loss_count, st.last_loss = st.loss_sum + loss, st.loss_count + 1, loss
                 advance(n)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"training loss is {loss} at step {st.step}; lower training.lr")
                 if st.step % log_every == 0:
                     stderr.log(f"step {st.step}/{len(self.steps)} epoch {epoch + 1} loss {loss:.4e} "
                                f"lr {self.scheduler.get_last_lr()[0]:.2e} "

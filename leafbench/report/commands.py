@@ -80,6 +80,9 @@ def report_after_run(results_dir: Path, output_root: Path, suite_name: str) -> P
     headline = next((t for t in report.tables if t.name in ("table1", "mteb")), None)
     if headline is not None:
         out.print(headline.to_rich())
+    budget = next((t for t in report.tables if t.name == "deploy_budget"), None)  # what to ship (leafbench deploy)
+    if budget is not None:
+        out.print(budget.to_rich())
     out.print(f"report: {len(report.tables)} tables, {len(report.figures)} figures -> {report.out}/ "
               f"(open {report.html})")
     return report.out

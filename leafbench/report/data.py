@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from leafbench.config import TaskSpec
+from leafbench.distill.record import SCHEMA as DISTILL_SCHEMA  # one record per finished distill run
+from leafbench.distill.record import parse_record as parse_distill_record
 from leafbench.errors import UserError
 from leafbench.records import MTEB_SCHEMA, RETRIEVAL_SCHEMA, RUN_MANIFEST, MtebCell, RetrievalCell, RunManifest, \
     parse_record
 from leafbench.results import iter_records, read_json
+from leafbench.throughput.record import SCHEMA as THROUGHPUT_SCHEMA  # parsed by report.throughput (typed there)
 
-THROUGHPUT_SCHEMA = "leafbench.throughput/1"
-DISTILL_SCHEMA = "leafbench.distill/1"  # one record per finished distill run (leafbench.distill.stage)
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
 
@@ -115,7 +116,7 @@ def _info(rec: dict[str, Any], label: str) -> ConfigInfo:
 
 
 def _valid_distill(rec: dict[str, Any]) -> bool:
-    return all(k in rec for k in ("training", "projection_only", "final", "history"))
+    return parse_distill_record(rec) is not None
 
 
 def _labels(records: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -191,7 +192,7 @@ class _Runs:
         cells: dict[Path, dict[Path, str]] = {}
         files: dict[Path, set[Path]] = {}
         for folder in folders:
-            for path in [folder / RUN_MANIFEST, *folder.rglob(RUN_MANIFEST)]:
+            for path in folder.rglob(RUN_MANIFEST):
                 manifest = parse_record(read_json(path), RunManifest)
                 if manifest is not None:
                     root = path.parent.resolve()

@@ -23,6 +23,7 @@ from leafbench.results import write_json_atomic
 
 DEPLOY_TABLE_PREFIX = "deploy_"
 DEPLOY_FIGURES = ("frontier_bytes", "frontier_latency", "rescoring")
+TERMINAL_SKIP = ("Fitting", "encode p50", "search ms", "disk at N")  # a terminal gets the deciding columns
 _MEMO: dict[int, tuple[ResultSet, DeployAnalysis | None]] = {}
 
 
@@ -48,6 +49,17 @@ def deploy_analysis(rs: ResultSet, n_docs: int | None = None, budgets: list[Budg
         _MEMO.clear()
         _MEMO[key] = (rs, result)
     return result
+
+
+def rescoring_for(rs: ResultSet) -> tuple[str | None, list[Any]]:
+    """(task, curves) of nDCG@10 vs rescoring depth on the largest task (leafbench.deploy.rescoring), from the
+    embedding store; computed once and cached in the first results folder's deploy/."""
+    from leafbench.assets import cache_dir
+    from leafbench.deploy.rescoring import rescoring_curves
+
+    if not rs.cells or largest_corpus(rs) is None:
+        return None, []
+    return rescoring_curves(rs.cells, rs.sources[0], cache_dir() / "embeddings")
 
 
 def _source_header(name: str, sources: list[str | None]) -> tuple[str, bool]:
@@ -77,13 +89,14 @@ def _check_text(a: DeployAnalysis) -> str:
     if not a.cost_models:
         return "no search-cost model"
     worst = max(a.cost_models, key=lambda m: abs(m.error))
-    return (f"search time at N from a linear cost model per precision and dim, fitted on N = "
-            f"{', '.join(human_count(n) for n in worst.fitted_on)} and checked at N = {human_count(worst.checked_on)} "
-            f"(held out): worst error {worst.error:+.0%} ({worst.precision}/{worst.dim})")
+    return (f"search time at N from a linear cost model per precision and dim (timed at N = "
+            f"{', '.join(human_count(n) for n in (*worst.fitted_on, worst.checked_on))}); fitted on the smaller sizes, "
+            f"it predicts N = {human_count(worst.checked_on)} (held out) within {abs(worst.error):.0%} at worst "
+            f"({worst.precision}/{worst.dim}; see the search-cost table)")
 
 
 def _point_cells(p: Point, marks: dict[str, bool]) -> list[Cell]:
-    return [Cell(f"{p.quality:.4f}"), _cell(p.bytes_per_doc, 1, p.bytes_source, marks["bytes"]),
+    return [Cell(p.quality, digits=4), _cell(p.bytes_per_doc, 1, p.bytes_source, marks["bytes"]),
             _cell(p.latency_ms, 2, p.latency_source, marks["latency"]),
             Cell(p.encode_p50_ms, digits=2), _cell(p.search_ms, 3, p.search_source, marks["search"]),
             Cell(human_bytes(p.ram_bytes)), Cell(human_bytes(p.disk_bytes)),
@@ -96,8 +109,14 @@ def _cost_columns(points: list[Point]) -> tuple[list[str], dict[str, bool]]:
     s, ms = _source_header("search ms at N", [p.search_source for p in points])
     ram = "RAM at N (measured)" if all(p.bytes_source == "measured" for p in points) else "RAM at N (projected)"
     disk = ram.replace("RAM", "disk")
-    return ([f"nDCG@10 (measured)", b, lat, "encode p50 ms (measured)", s, ram, disk,
+    return (["nDCG@10 (measured)", b, lat, "encode p50 ms (measured)", s, ram, disk,
              "doc encoding hours at N (projected)"], {"bytes": mb, "latency": ml, "search": ms})
+
+
+def _terminal_skip(a: DeployAnalysis, columns: list[str]) -> set[str]:
+    """Columns the rich rendering leaves out (files keep them): the parts of a sum and the less deciding costs."""
+    skip = {c for c in columns if c.startswith(TERMINAL_SKIP)}
+    return skip | ({"Backend"} if {p.backend for p in a.points} <= {"exact"} else set())
 
 
 def frontier_table(a: DeployAnalysis) -> Table | None:
@@ -118,7 +137,8 @@ def frontier_table(a: DeployAnalysis) -> Table | None:
                f"measured size); disk adds float32 vectors when a cell rescores. Encoding hours = N / measured "
                f"docs/s of the document model.")
     return Table("deploy_frontier", "Deploy: quality/cost frontier", caption,
-                 ["Config", "Dim", "Precision", "Backend", "Frontier", *columns], rows, numeric_from=5)
+                 ["Config", "Dim", "Precision", "Backend", "Frontier", *columns], rows, numeric_from=5,
+                 terminal_skip=_terminal_skip(a, columns))
 
 
 def budget_table(a: DeployAnalysis) -> Table | None:
@@ -135,7 +155,7 @@ def budget_table(a: DeployAnalysis) -> Table | None:
                f"fewer bytes, then lower latency; a point without a latency fits no latency budget. "
                f"{_setup_text(a)}; {_check_text(a)}.")
     return Table("deploy_budget", "Deploy: best under budget", caption, ["Budget", "Best", "Fitting", *columns],
-                 rows, numeric_from=2)
+                 rows, numeric_from=2, terminal_skip=_terminal_skip(a, ["Fitting", *columns]))
 
 
 def projection_table(a: DeployAnalysis) -> Table | None:
@@ -144,18 +164,21 @@ def projection_table(a: DeployAnalysis) -> Table | None:
     rows = [[Cell(m.backend), Cell(m.precision), Cell(str(m.dim)),
              Cell(", ".join(human_count(n) for n in m.fitted_on)), Cell(human_count(m.checked_on)),
              Cell(m.measured_ms, digits=3), Cell(m.predicted_ms, digits=3), Cell(100 * m.error, digits=1),
-             Cell(m.fixed_ms, digits=3), Cell(m.ms_per_doc * 1e6, digits=2), Cell(m.ms(a.n_docs), digits=3)]
-            for m in a.cost_models]
+             Cell(", ".join(human_count(n) for n in m.projected_from)), Cell(m.fixed_ms, digits=3),
+             Cell(m.ms_per_doc * 1e6, digits=2), Cell(m.ms(a.n_docs), digits=3)] for m in a.cost_models]
     cal = a.calibration
     where = f"{cal.machine.get('cpu_model')} ({cal.machine.get('cpu_count')} cores)" if cal else "?"
     load = f", 1-min load {cal.load_average[0]:.1f} while timing" if cal and cal.load_average else ""
-    caption = (f"Search time per query vs corpus size: t(N) = a + bN fitted on the smaller calibrated sizes and "
-               f"checked at the largest, which the fit never saw (error = predicted/measured - 1). Timed on {where}"
+    caption = (f"Search time per query vs corpus size, t(N) = a + bN. Check: the line through the smaller "
+               f"calibrated sizes predicts the largest, which it never saw (error = predicted/measured - 1). "
+               f"Projection beyond the largest size: the robust (Theil-Sen) line a + bN through every size; within "
+               f"the timed range, interpolation. Timed on {where}"
                f"{load}: {cal.method if cal else ''}. int8-affine is timed as int8 (the same scan). The last column "
                f"is the projection at {_n_label(a)}.")
     return Table("deploy_projection", "Deploy: search-cost model and its held-out check", caption,
                  ["Backend", "Precision", "Dim", "fitted on N", "checked at N", "measured ms", "predicted ms",
-                  "error %", "a (ms)", "b (ms per 1M docs)", "projected ms at N"], rows, numeric_from=5)
+                  "error %", "projected from N", "a (ms)", "b (ms per 1M docs)", "projected ms at N"], rows,
+                 numeric_from=5)
 
 
 def deploy_tables(rs: ResultSet) -> list[Table]:
@@ -192,7 +215,8 @@ def write_deploy_json(rs: ResultSet, out: Path) -> Path | None:
            "budgets": [{"budget": ans.budget.label, "best": ans.best.label if ans.best else None,
                         "fitting": ans.fitting} for ans in a.answers],
            "cost_models": [{"backend": m.backend, "precision": m.precision, "dim": m.dim, "fixed_ms": m.fixed_ms,
-                            "ms_per_doc": m.ms_per_doc, "fitted_on": list(m.fitted_on), "checked_on": m.checked_on,
+                            "ms_per_doc": m.ms_per_doc, "projected_from": list(m.projected_from),
+                            "fitted_on": list(m.fitted_on), "checked_on": m.checked_on,
                             "measured_ms": m.measured_ms, "predicted_ms": m.predicted_ms, "error": m.error}
                            for m in a.cost_models],
            "points": [_point_json(p) for p in a.points]}

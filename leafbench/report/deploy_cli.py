@@ -45,7 +45,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         raise UserError(f"{', '.join(args.results)}: no retrieval cells (deploy ranks retrieval configurations; "
                         f"expected results of `leafbench run` with tasks)")
     for table in (budget_table(analysis), frontier_table(analysis)):
-        if table is not None:
+        if table is not None:  # the terminal gets the deciding columns; tables/ and deploy.json keep them all
             out.print(table.to_rich())
     for note in analysis.notes + rs.notes:
         out.print(f"note: {note}", highlight=False)

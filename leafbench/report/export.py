@@ -171,9 +171,9 @@ class _Identities:
         return self.params.get(fp)
 
     def meta(self, rec: dict[str, Any]) -> Any:
-        from leafbench.evaluate.mteb.encoders import SIMILARITY
         from leafbench.evaluate.mteb.naming import mteb_identity, mteb_name
         from leafbench.evaluate.mteb.results import build_model_meta
+        from leafbench.precisions import get as get_precision
 
         q, d, dim, precision = rec["query_model"], rec["document_model"], int(rec["dim"]), rec["precision"]
         stage = self.stage.get((rec["config"], dim, precision))
@@ -185,7 +185,7 @@ class _Identities:
                                                    int(rec.get("full_dim") or dim), precision, side)
         adapted = mteb_name(d["id"]) if rec.get("mode") == "asymmetric" else None
         meta = build_model_meta(name, revision, embed_dim=dim, max_tokens=_max_seq_length(q),
-                                n_parameters=self.n_parameters(q), similarity=SIMILARITY[precision],
+                                n_parameters=self.n_parameters(q), similarity=get_precision(precision).mteb_similarity,
                                 experiment_kwargs=kwargs or None, output_dtype=(kwargs or {}).get("output_dtypes"),
                                 adapted_from=adapted)
         local = _local_card(q["id"])  # what a local folder (a distilled student) says about itself

@@ -77,7 +77,7 @@ class FaissIndex:
         qv = query_vectors(self.precision, queries, self.params)
         scores = np.empty((len(qv), k), np.float32)
         indices = np.empty((len(qv), k), np.int64)
-        todo, depth, effort = np.arange(len(qv)), min(self.n_docs, k + max(8, k // 8)), 1
+        todo, depth, effort = np.arange(len(qv)), min(self.n_docs, k + max(16, k // 4)), 1
         while len(todo):
             self._set_effort(k, effort)
             dist, idx = self.index.search(qv[todo], depth)

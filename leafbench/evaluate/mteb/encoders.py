@@ -13,18 +13,10 @@ import numpy as np
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.roles import Role
-from leafbench.transforms import Int8Calibration, dequantize_int8, quantize_int8, truncate
+from leafbench.precisions import get as get_precision
+from leafbench.transforms import truncate
 
 DISCOVERY_DIM = 8
-VARIANTS = {
-    "float32": "float32: the model's embeddings at full dim, MRL prefixes renormalised; cosine similarity",
-    "int8": "int8: symmetric per-dim scale (max|x| / 127) calibrated on {source}; dequantized vectors, dot product",
-    "int8-affine": "int8-affine: sentence-transformers quantize_embeddings int8 (per-dim min/max of {source} -> "
-                   "0..255 - 128); raw codes as vectors, dot product",
-    "binary": "binary: sign bits as 0/1 vectors; euclidean similarity (= ranking by -hamming)",
-}
-SIMILARITY = {"float32": "cosine", "int8": "dot", "int8-affine": "dot", "binary": "euclidean"}
-
 
 
 def texts_of(inputs: Any) -> list[str]:
@@ -62,7 +54,7 @@ class _Similarity:
 
         self._matrix, self._pairwise = {
             "cosine": (sf.cos_sim, sf.pairwise_cos_sim), "dot": (sf.dot_score, sf.pairwise_dot_score),
-            "euclidean": (sf.euclidean_sim, sf.pairwise_euclidean_sim)}[SIMILARITY[precision]]
+            "euclidean": (sf.euclidean_sim, sf.pairwise_euclidean_sim)}[get_precision(precision).mteb_similarity]
 
     def similarity(self, embeddings1: Any, embeddings2: Any) -> Any:
         return self._matrix(embeddings1, embeddings2)
@@ -111,23 +103,22 @@ class Routing:
         return self.symmetric
 
 
-CalibrationFn = Callable[[str, int, str], Int8Calibration]  # (hf_subset, dim, scheme) -> calibration
+CalibrationFn = Callable[[str, int, str], Any]  # (hf_subset, dim, precision) -> the precision's calibrated params
 
 
 class LeafbenchEncoder(_Similarity):
     """mteb's EncoderProtocol over leafbench's EmbeddingService, for one config at one dim and precision.
 
     `encode` routes mteb's prompt type to a (model, role), reads the embeddings from the content-addressed store
-    (encoding only texts it has never seen) and applies the cell's transform. float32 at full dim is the model's
-    output untouched, so it equals a plain `mteb.evaluate(SentenceTransformer)`; smaller dims are renormalised
-    prefixes; int8 needs `calibration` (fitted once per task subset by MtebGrid, never per encode call).
+    (encoding only texts it has never seen) and hands mteb the precision's vectors (leafbench.precisions). float32
+    at full dim is the model's output untouched, so it equals a plain `mteb.evaluate(SentenceTransformer)`; smaller
+    dims are renormalised prefixes; int8 takes its parameters from `calibration` (fitted once per task subset by
+    MtebGrid, never per encode call).
     """
 
     def __init__(self, service: EmbeddingService, routing: Routing, meta: Any, full_dim: int, dim: int,
-                 precision: str, calibration: CalibrationFn | None = None):
+                 precision: str, calibration: CalibrationFn):
         super().__init__(precision)
-        if precision in ("int8", "int8-affine") and calibration is None:
-            raise ValueError(f"precision {precision!r} needs a calibration function")
         self.service, self.routing, self.mteb_model_meta = service, routing, meta
         self.full_dim, self.dim, self.precision = full_dim, dim, precision
         self.calibration = calibration
@@ -139,13 +130,7 @@ class LeafbenchEncoder(_Similarity):
         return self.transform(emb, hf_subset)
 
     def transform(self, emb: np.ndarray, hf_subset: str) -> np.ndarray:
-        if self.precision == "float32":
-            return emb if self.dim == self.full_dim else truncate(emb, self.dim)
-        x = truncate(emb, self.dim)
-        if self.precision == "binary":
-            return (x > 0).astype(np.float32)
-        assert self.calibration is not None
-        cal = self.calibration(hf_subset, self.dim, self.precision)
-        codes = quantize_int8(x, cal)
-        return dequantize_int8(codes, cal) if self.precision == "int8" else codes.astype(np.float32)
-
+        if self.precision == "float32" and self.dim == self.full_dim:
+            return emb
+        params = self.calibration(hf_subset, self.dim, self.precision)
+        return get_precision(self.precision).mteb_vectors(truncate(emb, self.dim), params)

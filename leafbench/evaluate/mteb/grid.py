@@ -1,4 +1,10 @@
-"""The MTEB stage's grid: plan each task's cells, and for missing ones discover, encode, calibrate and score."""
+"""The MTEB stage's grid: plan each task's cells, and for missing ones discover, encode, calibrate and score.
+
+Retrieval tasks are searched by leafbench's own search (`LeafbenchSearch`, mteb's SearchProtocol over
+`leafbench.search.retrieve`): the suite's search backend and `rescore` apply to them as in the retrieval grid,
+the documents are read memory-mapped from the store, and both are part of the cell's identity. Other tasks (and
+reranking tasks) get `LeafbenchEncoder`'s vectors and mteb's own scoring.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +18,28 @@ from typing import Any
 
 import numpy as np
 
-from leafbench.config import Suite
+from leafbench.config import Suite, spec_hash
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.evaluate.grid import CellFn, GridCore, Group, PlannedCell, SuiteModels
-from leafbench.evaluate.mteb.encoders import (SIMILARITY, VARIANTS, CalibrationFn, DiscoveryEncoder, LeafbenchEncoder,
-                                              Route, Routing, TextCall)
+from leafbench.evaluate.mteb.encoders import DiscoveryEncoder, LeafbenchEncoder, Route, Routing, TextCall
 from leafbench.evaluate.mteb.naming import leaderboard, mteb_identity, mteb_name
 from leafbench.evaluate.mteb.tasks import load_task_data, resolve_tasks
+from leafbench.evaluate.mteb_search import LeafbenchSearch
 from leafbench.identity import aggregate_identity, mteb_cell_identity, mteb_task_stamp, namespace_ids
+from leafbench.precisions import get as get_precision
 from leafbench.progress import stderr
 from leafbench.records import MtebCell
 from leafbench.results import RunLog, environment, now, write_json_atomic
 from leafbench.roles import Role, symmetric_role
-from leafbench.transforms import Int8Calibration, calibrate_int8, truncate
+from leafbench.transforms import Rows, TruncatedRows, truncate
+
+
+def searches(task: Any) -> bool:
+    """Whether leafbench's search answers the task (retrieval tasks; mteb scores everything else itself)."""
+    from mteb.abstasks import AbsTaskRetrieval
+
+    return isinstance(task, AbsTaskRetrieval)
 
 
 def mteb_version() -> str:
@@ -129,11 +143,31 @@ class MtebGrid:
             routes = {kind: self.models(r.model).namespace(r.role) for kind, r in
                       (("query", routing.query), ("document", routing.document), ("symmetric", routing.symmetric))}
             cells = [PlannedCell(config, dim, precision, self.cell_path(name, config, dim, precision),
-                                 mteb_cell_identity(stamp, routes, self.spec.symmetric_side, dim, precision,
-                                                    VARIANTS[precision]), namespace_ids(routes))
+                                 {**mteb_cell_identity(stamp, routes, self.spec.symmetric_side, dim, precision,
+                                                       get_precision(precision).mteb_variant),
+                                  **({"search": self._search(config, precision)} if searches(task) else {})},
+                                 namespace_ids(routes))
                      for dim in self.dims(config, self._full_dim(config, routing)) for precision in self.precisions]
             groups.append(Group(config, cells, label=f"mteb {name} {config}"))
         return groups
+
+    def _search(self, config: str, precision: str) -> dict[str, Any]:
+        """How leafbench searches a retrieval task's cell: the backend and the effective rescoring depth."""
+        return {"backend": self.suite.search_for(config, precision).identity(),
+                "rescore": self.suite.rescore if get_precision(precision).rescorable else 0}
+
+    def _embedder(self, routing: Routing, full_dim: int, dim: int) -> Any:
+        """LeafbenchSearch's `embed`: queries as arrays, documents as memory-mapped rows, truncated lazily."""
+
+        def embed(texts: list[str], role: str, hf_subset: str) -> Rows:
+            route = routing.query if role == "query" else routing.document
+            if role == "query":
+                emb = self.service.embed(route.model, route.role, texts)
+                return emb if dim == full_dim else truncate(emb, dim)
+            rows = self.service.view(route.model, route.role, texts)
+            return rows if dim == full_dim else TruncatedRows(rows, dim)
+
+        return embed
 
     # -------------------------------------------------------------------------------- running
 
@@ -228,64 +262,64 @@ class MtebGrid:
         encode_s = self.service.encode_seconds - e0
         shared = {"encode_s_shared": round(encode_s, 3),
                   "prepare_s_shared": round(time.perf_counter() - t0 - encode_s, 3)}
-        calibration, sources = self._calibrator(calls, routing)
+        calibrations = self._calibrator(calls, routing)
 
         def evaluate(cell: PlannedCell) -> dict[str, Any]:
-            rec = self._run_cell(task, config, routing, full_dim, cell.dim, cell.precision, calibration, sources)
+            rec = self._run_cell(task, config, routing, full_dim, cell.dim, cell.precision, calibrations)
             rec["timings"].update(shared)
             return rec
 
         return evaluate
 
-    def _calibrator(self, calls: list[TextCall], routing: Routing) -> tuple[CalibrationFn, dict[str, str]]:
-        """int8 calibration per task subset: on its document-side texts if it has any, else on all its texts.
+    def _calibrator(self, calls: list[TextCall], routing: Routing) -> "_Calibrations":
+        """Calibration per task subset: on its document-side texts if it has any, else on all its texts.
 
         Splits are pooled (classification encodes its train split under the name 'train': features of train and
-        test must share one quantizer). Calibrations are computed once per (subset, dim, scheme) and cached.
+        test must share one quantizer).
         """
         texts: dict[str, dict[Route, dict[str, None]]] = {}
-        for call in calls:
-            texts.setdefault(call.hf_subset, {})
         sources: dict[str, str] = {}
-        for subset, routes in texts.items():
+        for subset in dict.fromkeys(c.hf_subset for c in calls):
             doc_calls = [c for c in calls if c.hf_subset == subset and c.prompt_type == "document"]
-            chosen = doc_calls or [c for c in calls if c.hf_subset == subset]
             sources[subset] = "document side" if doc_calls else "all task texts"
-            for call in chosen:
-                routes.setdefault(routing.route(call.prompt_type), {}).update(dict.fromkeys(call.texts))
-        cache: dict[tuple[str, int, str], Int8Calibration] = {}
-
-        def calibration(subset: str, dim: int, scheme: str) -> Int8Calibration:
-            key = (subset, dim, scheme)
-            if key not in cache:
-                if subset not in texts:
-                    raise UserError(f"mteb asked for subset '{subset}' that the discovery pass did not see")
-                embs = [truncate(self.service.embed(r.model, r.role, list(t)), dim) for r, t in texts[subset].items()]
-                cache[key] = calibrate_int8(np.vstack(embs), scheme)
-            return cache[key]
-
-        return calibration, sources
+            for call in doc_calls or [c for c in calls if c.hf_subset == subset]:
+                texts.setdefault(subset, {}).setdefault(routing.route(call.prompt_type), {}).update(
+                    dict.fromkeys(call.texts))
+        return _Calibrations(self.service, texts, sources)
 
     def _run_cell(self, task: Any, config: str, routing: Routing, full_dim: int, dim: int, precision: str,
-                  calibration: CalibrationFn, sources: dict[str, str]) -> dict[str, Any]:
+                  calibrations: "_Calibrations") -> dict[str, Any]:
         from leafbench.evaluate.mteb.results import write_task_result
 
         meta = self.model_meta(config, full_dim, dim, precision)
-        encoder = LeafbenchEncoder(self.service, routing, meta, full_dim, dim, precision,
-                                   calibration if precision.startswith("int8") else None)
+        encoder = LeafbenchEncoder(self.service, routing, meta, full_dim, dim, precision, calibrations)
+        model: Any = encoder
+        if searches(task):
+            from mteb.models import SearchEncoderWrapper
+
+            search = self._search(config, precision)
+            docs_key = spec_hash([mteb_task_stamp(task), self.models(routing.document.model).namespace(
+                routing.document.role), dim])
+            model = LeafbenchSearch(self._embedder(routing, full_dim, dim), meta, precision, search["rescore"],
+                                    self.suite.search_for(config, precision), docs_key,
+                                    fallback=SearchEncoderWrapper(encoder))
         t0 = time.perf_counter()
-        result = self._evaluate(encoder, task)
+        result = self._evaluate(model, task)
         eval_s = time.perf_counter() - t0
         path = write_task_result(self.out_dir, meta, result)
-        source = ", ".join(sorted(set(sources.values()))) or "none"
+        source = ", ".join(sorted(set(calibrations.sources.values()))) or "none"
+        searched = isinstance(model, LeafbenchSearch) and model.variant  # not a reranking task's fallback
         sym = routing.route(None)
         cfg = self.suite.configs[config]
         return {
             "suite": self.suite.name, "task": task.metadata.name,
             "task_type": task.metadata.type, "config": config, "mode": cfg.mode, "dim": dim, "full_dim": full_dim,
             "precision": precision,
-            "variant": VARIANTS[precision].format(source=source),
-            "calibration": source if precision.startswith("int8") else None,
+            "variant": (f"leafbench search: {model.variant}" if searched
+                        else get_precision(precision).mteb_variant.format(source=source)),
+            # leafbench's search calibrates on the corpus, i.e. the document side, as the retrieval grid does
+            "calibration": (("document side" if get_precision(precision).family == "int8" else None) if searched
+                            else source if calibrations.fitted(precision) else None),
             "symmetric_side": self.spec.symmetric_side,
             "symmetric_model": {"name": sym.model, "role": sym.role, "prompt": self.models(sym.model).prompt(sym.role)},
             "main_score_name": task.metadata.main_score, "main_score": round(float(result.get_score()), 6),
@@ -311,7 +345,7 @@ class MtebGrid:
         adapted = mteb_name(self.suite.models[cfg.document_model].id) if cfg.mode == "asymmetric" else None
         n_params = sum(p.numel() for p in q_enc.model.parameters())
         return build_model_meta(name, revision, embed_dim=dim, max_tokens=q_enc.model.max_seq_length,
-                                n_parameters=int(n_params), similarity=SIMILARITY[precision],
+                                n_parameters=int(n_params), similarity=get_precision(precision).mteb_similarity,
                                 experiment_kwargs=kwargs or None,
                                 output_dtype=kwargs.get("output_dtypes"), adapted_from=adapted)
 
@@ -321,3 +355,53 @@ class MtebGrid:
         write_json_atomic(path, {"schema": "leafbench.mteb-leaderboard/1", "suite": self.suite.name,
                                  "rows": leaderboard([r.to_json() for r in records]), "created": now()})
         return path
+
+
+class _Calibrations:
+    """A precision's parameters per (task subset, dim), fitted on first use from the subset's calibration texts
+    (memory-mapped and truncated chunk by chunk: a precision without parameters never reads them)."""
+
+    def __init__(self, service: EmbeddingService, texts: dict[str, dict[Route, dict[str, None]]],
+                 sources: dict[str, str]):
+        self.service, self.texts, self.sources = service, texts, sources
+        self._params: dict[tuple[str, int, str], Any] = {}
+
+    def __call__(self, subset: str, dim: int, precision: str) -> Any:
+        key = (subset, dim, precision)
+        if key not in self._params:
+            if subset not in self.texts:
+                raise UserError(f"mteb asked for subset '{subset}' that the discovery pass did not see")
+            parts = [TruncatedRows(self.service.view(r.model, r.role, list(t)), dim)
+                     for r, t in self.texts[subset].items()]
+            rows: Rows = parts[0] if len(parts) == 1 else _Stacked(parts)
+            self._params[key] = get_precision(precision).calibrate(rows, name=f"{subset} calibration texts")
+        return self._params[key]
+
+    def fitted(self, precision: str) -> bool:
+        """Whether the precision was calibrated on the task (int8: yes; float32, binary: nothing to fit)."""
+        return any(p is not None for (_, _, name), p in self._params.items() if name == precision)
+
+
+class _Stacked:
+    """Row sources one after another, as one lazy row source (a subset's calibration texts may span routes)."""
+
+    def __init__(self, parts: list[Rows]):
+        self.parts = parts
+        self.dtype = np.dtype(np.float32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self), int(self.parts[0].shape[1]))
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
+        index = np.arange(len(self))[key]
+        out, offset = [], 0
+        for part in self.parts:
+            mine = index[(index >= offset) & (index < offset + len(part))] - offset
+            if len(mine):
+                out.append(part[mine])
+            offset += len(part)
+        return np.vstack(out) if out else np.zeros((0, self.shape[1]), np.float32)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from leafbench.config import spec_hash
+from leafbench.precisions import get as get_precision
 from leafbench.roles import Role, symmetric_role
 
 def mteb_name(model_id: str) -> str:
@@ -46,10 +47,7 @@ def mteb_identity(config: str, mode: str, query_model: dict[str, Any], document_
         kwargs["symmetric_side"] = symmetric_side  # the side changes what embeds tasks without prompt types
     if dim != full_dim:
         kwargs["embed_dim"] = dim
-    if precision != "float32":
-        kwargs["output_dtypes"] = "binary" if precision == "binary" else "int8"
-        if precision.startswith("int8"):
-            kwargs["int8_scheme"] = "affine" if precision == "int8-affine" else "symmetric"
+    kwargs.update(get_precision(precision).mteb_experiment_kwargs())
     if mode == "standard":
         return mteb_name(query_model["id"]), query_model.get("fingerprint") or "no_revision_available", kwargs
     return f"leafbench/{config}", spec_hash([query_model.get("fingerprint"), document_model.get("fingerprint")]), kwargs

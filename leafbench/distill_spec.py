@@ -11,7 +11,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PackagedText = Literal["wikipedia", "lee-background", "bbc-news", "newsgroups"]
+# News and Wikipedia text, plus broad short texts: the student's WordPiece vocabulary (whole words), an English word
+# list (GCIDE, from `english-words`) and the docstrings of Python's standard library (technical reference text).
+PackagedText = Literal["wikipedia", "lee-background", "bbc-news", "newsgroups", "vocabulary", "english-words",
+                       "docstrings"]
 TextRole = Literal["auto", "query", "document"]
 # Settings that do not change the trained weights: editing them must not start a new run.
 OPERATIONAL_FIELDS = {"checkpoint_every"}
@@ -43,6 +46,8 @@ class TextSource(_Strict):
     # Pseudo-queries: the first N sentences of each document also become query-like training texts. Short texts are
     # cheap for both models (~20x a 256-token passage), and query alignment is what asymmetric retrieval needs.
     sentences: int = Field(default=0, ge=0)
+    # More pseudo-queries: N seeded spans of SPAN_WORDS words from each document (keyword-like fragments).
+    spans: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _one_origin(self) -> "TextSource":
@@ -51,9 +56,9 @@ class TextSource(_Strict):
             raise ValueError("give exactly one of 'packaged:', 'file:', 'beir_folder:', 'task:' or 'hf:'")
         if self.embeddings is not None and self.file is None:
             raise ValueError("'embeddings:' (precomputed teacher embeddings) goes with a 'file:' source only")
-        if self.sentences and (self.role == "query" or self.embeddings is not None):
-            raise ValueError("'sentences:' takes sentences of the source's documents, which need a teacher to embed "
-                             "them: not with 'role: query' or 'embeddings:'")
+        if (self.sentences or self.spans) and (self.role == "query" or self.embeddings is not None):
+            raise ValueError("'sentences:'/'spans:' take pieces of the source's documents, which need a teacher to "
+                             "embed them: not with 'role: query' or 'embeddings:'")
         if self.task is not None and self.role == "query":
             raise ValueError("a 'task:' source gives corpus documents only: evaluation queries are never "
                              "training text")
@@ -75,7 +80,8 @@ class DistillData(_Strict):
     max_passages: int = Field(default=4, gt=0)  # per document (the first ones)
     min_words: int = Field(default=5, gt=0)  # shorter documents (and trailing passages) are dropped
     validation: int = Field(default=200, gt=0)  # held-out texts: validation MSE / cosine to the teacher
-    exclude_eval_queries: bool = True  # drop every text equal to a query of the suite's tasks
+    # drop every text equal to a query of the suite's tasks, off-domain tasks and offline MTEB retrieval tasks
+    exclude_eval_queries: bool = True
     seed: int = 0
 
 
@@ -98,6 +104,18 @@ class DistillTraining(_Strict):
     # and makes the early steps undo the ridge fit (held-out MSE rose in the first epoch with it, fell without).
     dropout: bool = False
     max_seq_length: int | None = Field(default=None, gt=0)  # token cap while training (default: the student's)
+    query_max_seq_length: int | None = Field(default=None, gt=0)  # a tighter cap for query batches (default: same)
+    # The loss: `mse` to the teacher's embedding (LEAF) or `cosine` (1 - cosine), plus, with rank_weight > 0, a ranking
+    # term for asymmetric retrieval: KL(softmax(teacher query . D / T) || softmax(student query . D / T)) over D =
+    # the batch's teacher targets plus `rank_bank` cached teacher document embeddings sampled each step.
+    loss: Literal["mse", "cosine"] = "mse"
+    rank_weight: float = Field(default=0.0, ge=0)
+    rank_bank: int = Field(default=1024, ge=0)
+    rank_temperature: float = Field(default=0.05, gt=0)
+    freeze_embeddings: bool = False  # freeze the word embeddings (half of MiniLM-L6's weights and AdamW state)
+    # `leaf`: transformer -> mean pooling -> linear -> normalise (the paper); `init-normalize`: the init's own
+    # modules (MiniLM's Normalize included) -> linear -> normalise
+    architecture: Literal["leaf", "init-normalize"] = "init-normalize"
     seed: int = 0
     checkpoint_every: int = Field(default=100, gt=0)  # optimizer steps between resumable checkpoints
     validate_every: int | None = Field(default=None, gt=0)  # steps between validations (default: each epoch)
@@ -121,13 +139,24 @@ class DistillSpec(_Strict):
     data: DistillData
     training: DistillTraining = Field(default_factory=DistillTraining)
     curve_tasks: list[str] = Field(default_factory=list)  # suite tasks scored (student queries vs teacher docs)
+    # Suite tasks kept out of every training mix (no source may read them): the off-domain yardstick, scored in the
+    # learning curve beside the in-domain curve tasks.
+    off_domain_tasks: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _teacher_given(self) -> "DistillSpec":
         if self.teacher is None and any(s.embeddings is None for s in self.data.sources):
             raise ValueError("teacher: required unless every source gives precomputed 'embeddings:'")
-        if self.teacher is None and self.curve_tasks:
-            raise ValueError("curve_tasks: needs a 'teacher:' model to embed the task documents")
+        if self.teacher is None and (self.curve_tasks or self.off_domain_tasks):
+            raise ValueError("curve_tasks/off_domain_tasks: need a 'teacher:' model to embed the task documents")
+        overlap = sorted(set(self.curve_tasks) & set(self.off_domain_tasks))
+        if overlap:
+            raise ValueError(f"off_domain_tasks: {', '.join(overlap)} also in curve_tasks (a task is either)")
+        trained = {s.task for s in self.data.sources if s.task is not None}
+        for name in self.off_domain_tasks:
+            if name in trained:
+                raise ValueError(f"off_domain_tasks: '{name}' is also a training source (data.sources); an "
+                                 f"off-domain task must stay out of training")
         if self.outputs.projection == self.outputs.finetuned:
             raise ValueError("outputs: 'projection' and 'finetuned' need different names")
         return self
@@ -147,10 +176,11 @@ class DistillSpec(_Strict):
             if source.task is not None and source.task not in known:
                 raise ValueError(f"distill.data.sources.{i}.task: no task named '{source.task}' in this suite "
                                  f"(tasks: {', '.join(sorted(known)) or 'none'})")
-        for name in self.curve_tasks:
-            if name not in known:
-                raise ValueError(f"distill.curve_tasks: no task named '{name}' in this suite "
-                                 f"(tasks: {', '.join(sorted(known)) or 'none'})")
+        for field, names in (("curve_tasks", self.curve_tasks), ("off_domain_tasks", self.off_domain_tasks)):
+            for name in names:
+                if name not in known:
+                    raise ValueError(f"distill.{field}: no task named '{name}' in this suite "
+                                     f"(tasks: {', '.join(sorted(known)) or 'none'})")
 
     def identity(self, models: dict[str, Any], tasks: list[Any]) -> dict[str, Any]:
         """Everything that determines the trained weights: its hash names the run folder.

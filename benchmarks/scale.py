@@ -243,10 +243,14 @@ def main() -> None:
     ap.add_argument("--hnsw-m", type=int, default=HNSW["hnsw_m"], help="HNSW graph degree")
     ap.add_argument("--hnsw-efc", type=int, default=HNSW["ef_construction"], help="HNSW efConstruction")
     ap.add_argument("--prepare-only", action="store_true", help="write the shards and queries, measure nothing")
+    ap.add_argument("--table", action="store_true", help="print the Markdown table of --out and exit")
     ap.add_argument("--worker", nargs=2, metavar=("N", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     from leafbench.assets import cache_dir
 
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return
     folder = args.data or cache_dir() / "bench" / "scale"
     HNSW.update(hnsw_m=args.hnsw_m, ef_construction=args.hnsw_efc)
     if args.worker:

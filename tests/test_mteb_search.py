@@ -77,6 +77,6 @@ def test_search_protocol_runs_faiss_backends_and_reports_stats(setup):
                              backend=SearchSpec(backend="hnsw"))
     scores = _evaluate(search, task)
     assert 0 < scores["ndcg_at_10"] <= 1
-    assert search.stats["backend"]["backend"] == "hnsw" and "recall_vs_exact" in search.stats
+    assert search.stats["index_bytes"] > 0 and "recall_vs_exact" in search.stats
     assert search.variant.endswith("faiss hnsw (hnsw_m=32, ef_construction=200, ef_search=128); float32 rescoring "
                                    "of top 20")

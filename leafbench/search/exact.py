@@ -34,7 +34,7 @@ class ExactScan:
         self.query_chunk, self.doc_chunk = query_chunk, doc_chunk
         self.dim = int(rows.shape[1])
         self.params = params if params is not None else precision.calibrate(rows, doc_chunk, "docs")
-        self.stats: dict[str, Any] = {"backend": "exact"}
+        self.stats: dict[str, Any] = {}
 
     @property
     def n_docs(self) -> int:

@@ -179,7 +179,7 @@ def build_faiss_index(rows: Rows, precision: Precision, spec: SearchSpec, chunk:
         _set_int8_ranges(index, precision, params, dim)
     for _, arr in iter_chunks(rows, chunk, "docs"):
         index.add(_doc_vectors(precision, arr, params))
-    stats = {"backend": spec.identity(), "index_build_s": round(time.perf_counter() - t0, 3), "index_loaded": False}
+    stats: dict[str, Any] = {"index_build_s": round(time.perf_counter() - t0, 3), "index_loaded": False}
     if spec.backend == "ivf":
         stats["nlist"] = ivf_cells(spec, n)
     return FaissIndex(index, precision, spec, params, dim, stats)
@@ -263,7 +263,7 @@ def _load(folder: Path, precision: Precision, spec: SearchSpec, dim: int) -> Fai
     except (RuntimeError, OSError, KeyError, ValueError):
         shutil.rmtree(folder, ignore_errors=True)
         return None
-    stats = {"backend": spec.identity(), "index_build_s": 0.0, "index_loaded": True,
+    stats = {"index_build_s": 0.0, "index_loaded": True,
              "index_load_s": round(time.perf_counter() - t0, 3), "index_bytes": path.stat().st_size,
              "index_key": folder.name}
     if spec.backend == "ivf":

@@ -9,7 +9,7 @@ rescored rows are read back from the document rows (gathered by index, so a memo
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,8 +22,25 @@ from leafbench.transforms import Rows, as_float_matrix, as_rows, check_finite, g
 RESCORE_BYTES = 64 << 20  # gathered float32 candidate vectors per rescoring step
 
 
+class Index(Protocol):
+    """What a search backend provides (the exact scan, the torch scan and the FAISS indexes all do)."""
+
+    approximate: bool  # True when results may differ from the exact scan (recall is then measured)
+    stats: dict[str, Any]  # what building it cost (time, bytes, whether it came from the index cache)
+
+    @property
+    def n_docs(self) -> int: ...
+
+    @property
+    def variant(self) -> str: ...
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(float32 scores [nq, k], int64 row indices [nq, k]) under the tie rule (leafbench.search.topk)."""
+        ...
+
+
 def build_index(docs: Rows, precision: str, backend: SearchSpec | None = None, query_chunk: int = 1024,
-                doc_chunk: int = 32768, device: str = "auto", docs_key: str | None = None) -> Any:
+                doc_chunk: int = 32768, device: str = "auto", docs_key: str | None = None) -> Index:
     """The searchable index of `docs` under `precision` and `backend` (None or `exact`: the exact scan).
 
     FAISS backends are built once per (rows, dim, precision, backend) and kept in the index cache (`docs_key`
@@ -90,7 +107,7 @@ def rescore_head(queries: np.ndarray, rows: Rows, scores: np.ndarray, candidates
             np.concatenate((head_idx, candidates[:, depth:k]), axis=1))
 
 
-def _recall_vs_exact(index: Any, queries: np.ndarray, rows: Rows, prec: Precision, indices: np.ndarray,
+def _recall_vs_exact(index: Index, queries: np.ndarray, rows: Rows, prec: Precision, indices: np.ndarray,
                      query_chunk: int, doc_chunk: int) -> dict[str, float]:
     """Fraction of the exact scan's top-c the approximate index also returned, at c = 10 and the full depth."""
     depth = indices.shape[1]

@@ -24,7 +24,7 @@ class TopK:
 
     With rescoring, the first `rescored` columns hold float32 scores (rescored and re-sorted) and the rest keep
     the quantized search's scores and order; `metrics.run_from_topk` hands pytrec_eval scores that keep this order.
-    `stats` holds what the cell records about the search (backend identity, build/search time, index bytes,
+    `stats` holds what the cell records about the search besides the backend identity (build/search time, index bytes,
     recall against the exact scan for an approximate backend).
     """
 

@@ -34,7 +34,7 @@ def _check_consistent(data: RetrievalData) -> None:
 
 
 def test_registry():
-    assert packaged_task_names() == ["bbc-news-titles", "wiki-sections"]
+    assert packaged_task_names() == ["bbc-news-titles", "recipes", "wiki-sections"]
 
 
 def test_bbc_task(cache: Path):

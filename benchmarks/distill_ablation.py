@@ -77,6 +77,19 @@ def summary(rec) -> dict[str, Any]:
     return out
 
 
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's ablation table from the rows of ablation.jsonl (the last row of each variant)."""
+    latest = {r["variant"]: r for r in rows}
+    head = ("| variant | samples | samples/s | in-domain % of teacher (proj -> leaf) | in-domain q-cos | "
+            "in-domain top-10 | off-domain % of teacher (proj -> leaf) | off-domain q-cos | off-domain top-10 |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in latest.items():
+        lines.append(f"| {name} | {r['samples']} | {r['samples_per_s']:.1f} | {r['proj_in_pct']} -> "
+                     f"**{r['leaf_in_pct']}** | {r['leaf_in_qcos']} | {r['leaf_in_top10']} | {r['proj_off_pct']} -> "
+                     f"**{r['leaf_off_pct']}** | {r['leaf_off_qcos']} | {r['leaf_off_top10']} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     from leafbench.config import load_suite
     from leafbench.distill.stage import run_distill
@@ -86,7 +99,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
     parser.add_argument("--output", default=str(ROOT / "results" / "ablation"))
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
     args = parser.parse_args()
+    if args.table:
+        lines = (Path(args.output) / "ablation.jsonl").read_text().splitlines()
+        print(markdown([json.loads(line) for line in lines if line.strip()]))
+        return
     variants = dict(VARIANTS)
     for item in args.only or []:
         if "=" in item:

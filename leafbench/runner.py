@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from leafbench.config import Suite
+from leafbench.distill.record import DistillRecord
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.evaluate.retrieval import RetrievalGrid, check_config_dims
@@ -25,7 +26,7 @@ class RunOutcome:
     reused: int = 0
     encoded_texts: int = 0
     seconds: float = 0.0
-    distill: dict[str, Any] | None = None  # the distill stage's record (leafbench.distill.stage)
+    distill: DistillRecord | None = None  # the distill stage's record
     throughput: Any = None  # leafbench.throughput.ThroughputOutcome when the suite has a throughput section
     mteb_records: list[MtebCell] = field(default_factory=list)
     mteb_leaderboard: Path | None = None
@@ -89,7 +90,7 @@ def _run(suite: Suite, force: bool, only: list[str] | None) -> RunOutcome:
     if outcome.distill is not None:  # the evaluation table goes into the distilled models' cards
         from leafbench.distill.stage import finalize_distill
 
-        finalize_distill(suite, [r.to_json() for r in outcome.records])
+        finalize_distill(suite, outcome.records)
     outcome.encoded_texts = service.store.encoded_texts
     if suite.throughput is not None:  # last stage, after every evaluation stage: speed of the loaded models
         from leafbench.throughput import run_throughput

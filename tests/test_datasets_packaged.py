@@ -34,7 +34,7 @@ def _check_consistent(data: RetrievalData) -> None:
 
 
 def test_registry():
-    assert packaged_task_names() == ["bbc-news-titles", "wiki-sections"]
+    assert packaged_task_names() == ["bbc-news-titles", "recipes", "wiki-sections"]
 
 
 def test_bbc_task(cache: Path):
@@ -118,7 +118,7 @@ def test_subset_too_small():
 
 
 def test_unknown_task_lists_known():
-    with pytest.raises(UserError, match="unknown task 'nope'; known tasks: bbc-news-titles, wiki-sections"):
+    with pytest.raises(UserError, match="unknown task 'nope'; known tasks: bbc-news-titles, recipes, wiki-sections"):
         load_packaged_task("nope")
 
 

@@ -79,7 +79,8 @@ def test_bytes_per_document_as_stored() -> None:
 
 def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
     linear = fit("exact", "float32", 256, [1000, 2000, 6000], [0.1 + 2e-4 * n for n in (1000, 2000, 6000)])
-    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000 and linear.projected_from == (1000, 2000, 6000)
+    assert linear.fitted_on == (1000, 2000) and linear.checked_on == 6000
+    assert linear.projected_from == (1000, 2000, 6000)
     assert linear.predicted_ms == pytest.approx(linear.measured_ms) and linear.error == pytest.approx(0, abs=1e-9)
     assert linear.ms(8_800_000) == pytest.approx(0.1 + 2e-4 * 8.8e6)
     assert linear.ms(4000) == pytest.approx(0.1 + 2e-4 * 4000)  # interpolated between measured sizes
@@ -239,3 +240,26 @@ def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path
     # embeddings that do not reproduce the cell's float32 scores give no curve rather than a wrong one
     wrong = {**cell, "cell_hash": "h2", "per_query": {"NDCG@10": {x: 1.0 - v for x, v in per_query.items()}}}
     assert rescoring_curves({("t", "c", 16, "float32"): wrong}, tmp_path / "other", tmp_path / "store") == (None, [])
+
+
+def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path) -> None:
+    from leafbench.deploy.calibration import Timing, machine, machine_key
+    from leafbench.deploy.projection import all_models, model_for
+    from leafbench.deploy.scale import load_scale
+
+    rows = [{"backend": b, "n": n, "queries": 1000, "search_s": t * n / 1e6} for b, t in (("hnsw", 0.5), ("exact", 9.0))
+            for n in (100_000, 300_000, 1_000_000)] + [{"backend": "unknown", "n": 5, "queries": 1, "search_s": 1}]
+    (tmp_path / "results" / "bench").mkdir(parents=True)
+    (tmp_path / "results" / "bench" / "scale.json").write_text(json.dumps({"rows": rows}))
+    scale = load_scale([tmp_path / "results" / "quickstart"])  # the file beside the suite's folder
+    assert sorted(c.backend for c in scale) == ["exact", "hnsw"]
+    own = Calibration(machine=machine(), machine_key=machine_key(), created="x",
+                      timings=[Timing(precision="float32", dim=768, n_docs=n, ms_per_query=1.0, trials_ms=[1.0])
+                               for n in SIZES])
+    models = all_models(own, scale)
+    hnsw = model_for(models, "hnsw", "float32", 768)
+    assert hnsw is not None and hnsw.source == "scale.py" and hnsw.checked_on == 1_000_000
+    assert hnsw.ms(3_000_000) == pytest.approx(1000 * 0.5 * 3 / 1000)  # 0.5 s per 1M docs per 1000 queries
+    exact = model_for(models, "exact", "float32", 768)
+    assert exact is not None and exact.source == "calibration"  # this machine's own timing wins
+    assert model_for(models, "hnsw", "binary", 768) is None

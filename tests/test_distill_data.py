@@ -199,3 +199,19 @@ def test_recipes_task_is_name_to_instructions_with_same_name_recipes_all_relevan
     qid = next(q for q, rel in data.qrels.items() if len(rel) > 1)  # e.g. several 'Scrambled Eggs with Bacon'
     assert all(d in data.corpus for d in data.qrels[qid])
     assert all(data.corpus[d]["text"].startswith("Step 1") for d in list(data.corpus)[:20])
+
+
+def test_ranking_term_is_zero_when_the_student_ranks_like_the_teacher_and_grows_as_it_does_not() -> None:
+    import torch
+
+    from leafbench.distill.trainer import embedding_loss, rank_loss
+
+    g = torch.Generator().manual_seed(0)
+    docs = torch.nn.functional.normalize(torch.randn(50, 16, generator=g), dim=1)
+    teacher = torch.nn.functional.normalize(torch.randn(8, 16, generator=g), dim=1)
+    near = torch.nn.functional.normalize(teacher + 0.05 * torch.randn(8, 16, generator=g), dim=1)
+    far = torch.nn.functional.normalize(torch.randn(8, 16, generator=g), dim=1)
+    assert float(rank_loss(teacher, teacher, docs, 0.05)) == pytest.approx(0.0, abs=1e-6)
+    assert 0 < float(rank_loss(near, teacher, docs, 0.05)) < float(rank_loss(far, teacher, docs, 0.05))
+    assert float(embedding_loss(teacher, teacher, "cosine")) == pytest.approx(0.0, abs=1e-6)
+    assert float(embedding_loss(far, teacher, "cosine")) > float(embedding_loss(near, teacher, "cosine")) > 0

@@ -16,7 +16,7 @@ from leafbench.config import ModelSpec
 from leafbench.embed import EmbeddingService
 
 REPO = Path(__file__).resolve().parents[1]
-TEXTS = [f"document {i} about {' '.join(['topic'] * (i % 7))} number {i * 7919 % 1000}" for i in range(800)]
+TEXTS = [f"document {i} about {' '.join(['topic'] * (i % 7))} number {i * 7919 % 1000}" for i in range(400)]
 SCRIPT = """
 import json, sys
 from leafbench.config import ModelSpec
@@ -32,11 +32,11 @@ def _committed_rows(root: Path) -> int:
 
 def test_kill_9_mid_encoding_then_rerun_encodes_only_the_rest(tmp_path: Path, tiny_model: Path,
                                                                 monkeypatch) -> None:
-    monkeypatch.setenv("LEAFBENCH_SHARD_ROWS", "32")
+    monkeypatch.setenv("LEAFBENCH_SHARD_ROWS", "16")
     root = tmp_path / "store"
     texts_file = tmp_path / "texts.json"
     texts_file.write_text(json.dumps(TEXTS))
-    env = {**os.environ, "PYTHONPATH": str(REPO), "LEAFBENCH_SHARD_ROWS": "32"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LEAFBENCH_SHARD_ROWS": "16"}
     proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(tiny_model), str(root), str(texts_file)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120

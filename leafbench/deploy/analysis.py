@@ -20,16 +20,17 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from leafbench.deploy.budgets import Answer, Budget, best_under
 from leafbench.deploy.calibration import TIMED_AS, Calibration
 from leafbench.deploy.pareto import frontier
-from leafbench.deploy.projection import SearchCostModel, model_for, models_from
+from leafbench.deploy.projection import SearchCostModel, all_models, model_for
 from leafbench.deploy.storage import footprint
-from leafbench.report.data import ResultSet
-from leafbench.report.throughput import config_models, measured_models
 from leafbench.throughput.record import ThroughputRecord
+
+if TYPE_CHECKING:  # the report package imports this module: its names load when analyse() runs
+    from leafbench.report.data import ResultSet
 
 Source = Literal["measured", "projected"]
 DEFAULT_BYTE_BUDGETS = (32.0, 128.0, 512.0)
@@ -84,17 +85,23 @@ class DeployAnalysis:
     notes: list[str] = field(default_factory=list)
 
 
+def _search(rec: dict[str, Any]) -> dict[str, Any]:
+    """The cell's search section: the backend's identity and its stats (leafbench.search), {} for older cells."""
+    return rec.get("search") or {}
+
+
 def _backend(rec: dict[str, Any]) -> str:
-    """The search backend a cell used: its recorded backend identity's name, else the exact scan."""
-    backend = rec.get("backend") or (rec.get("identity") or {}).get("backend")
-    if isinstance(backend, dict):
-        return str(backend.get("name") or backend.get("kind") or "exact")
-    return str(backend or "exact")
+    """The search backend a cell used ("exact", "hnsw", "ivf", "flat"...); older cells used the exact scan."""
+    backend = _search(rec).get("backend", "exact")
+    if isinstance(backend, dict):  # the backend's stats carry its whole identity under the same key
+        backend = backend.get("backend", "exact")
+    return str(backend)
 
 
 def _index_bytes_per_doc(recs: list[dict[str, Any]]) -> float | None:
-    """A built index's measured bytes per document (cell `stats.index_bytes` / docs), at the largest corpus."""
-    sized = [(r["task_size"]["docs"], (r.get("stats") or {}).get("index_bytes")) for r in recs
+    """A built index's measured bytes per document (the cell's `search.index_bytes` / docs), at the largest
+    corpus; None for the exact scan, whose layout leafbench.deploy.storage knows."""
+    sized = [(int(r["task_size"]["docs"]), _search(r).get("index_bytes")) for r in recs
              if (r.get("task_size") or {}).get("docs")]
     sized = [(n, b) for n, b in sized if isinstance(b, (int, float)) and b > 0]
     if not sized:
@@ -104,7 +111,7 @@ def _index_bytes_per_doc(recs: list[dict[str, Any]]) -> float | None:
 
 
 def _grid_ms(rec: dict[str, Any]) -> float | None:
-    search_s = (rec.get("timings") or {}).get("search_s")
+    search_s = (rec.get("timings") or {}).get("search_s", _search(rec).get("search_s"))
     queries = (rec.get("task_size") or {}).get("queries")
     return round(1000 * search_s / queries, 4) if search_s is not None and queries else None
 
@@ -123,7 +130,10 @@ def largest_corpus(rs: ResultSet) -> int | None:
 
 
 def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
-                 models: dict[tuple[str, int], SearchCostModel], setup: tuple[str, str] | None, measured: dict[tuple[str, str, str], ThroughputRecord]) -> list[Point]:
+                 models: dict[tuple[str, str, int], SearchCostModel], setup: tuple[str, str] | None,
+                 measured: dict[tuple[str, str, str], ThroughputRecord]) -> list[Point]:
+    from leafbench.report.throughput import config_models
+
     points = []
     keys = sorted({(k[1], k[2], k[3]) for k in rs.cells}, key=lambda k: (list(rs.configs).index(k[0]), -k[1], k[2]))
     for config, dim, precision in keys:
@@ -136,10 +146,11 @@ def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
         measured_index = _index_bytes_per_doc(recs)
         fp = footprint(precision, dim, n_docs, rescore, measured_index)
         q, d = config_models(rs, config, measured, *setup) if setup else (None, None)
-        cost = model_for(models, precision, dim) if _backend(recs[0]) == "exact" else None
+        cost = model_for(models, _backend(recs[0]), precision, dim)
         search_ms, search_source = (cost.ms(n_docs), "projected") if cost else (None, None)
         timed = TIMED_AS.get(precision, precision)
-        at_n = [t.ms_per_query for t in (calibration.timings if calibration and cost else [])
+        at_n = [t.ms_per_query for t in (calibration.timings if calibration and cost and cost.backend == "exact"
+                                         else [])
                 if t.precision == timed and t.dim == dim and t.n_docs == n_docs]
         if at_n:  # a calibrated size: the timing itself, not the model
             search_ms, search_source = at_n[0], "measured"
@@ -172,13 +183,15 @@ def default_latency_budgets(points: list[Point]) -> list[Budget]:
 
 
 def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None = None,
-            budgets: list[Budget] | None = None) -> DeployAnalysis:
+            budgets: list[Budget] | None = None, scale: list[Calibration] | None = None) -> DeployAnalysis:
     """Points, both frontiers and the budget answers at `n_docs` (default: the largest evaluated corpus)."""
+    from leafbench.report.throughput import measured_models
+
     notes: list[str] = []
     largest = largest_corpus(rs)
     given = n_docs is not None
     n = int(n_docs if n_docs is not None else (largest or 1))
-    models = models_from(calibration) if calibration else {}
+    models = all_models(calibration, scale or [])
     measured = measured_models(rs)
     setup = _pick_setup(rs, measured)
     if setup is None:
@@ -190,13 +203,14 @@ def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None =
         notes.append(f"encode latency was measured on {setup[0]} but search time on "
                      f"{calibration.machine.get('cpu_model')} (this machine): their sum mixes two machines")
     points = build_points(rs, n, calibration, models, setup, measured)
-    if any(p.backend != "exact" for p in points):
-        notes.append("search time at N is projected for the exact scan only; ANN-backend cells show no latency")
+    if any(p.backend != "exact" and p.search_ms is None for p in points):
+        notes.append("some cells use a FAISS backend that neither this machine's calibration nor a "
+                     "benchmarks/scale.py result (results/bench/scale.json) times: they show no latency")
     if budgets is None:
         budgets = [Budget(max_bytes_per_doc=b) for b in DEFAULT_BYTE_BUDGETS] + default_latency_budgets(points)
     answers = [best_under(points, b, lambda p: p.quality, lambda p: p.bytes_per_doc, lambda p: p.latency_ms)
                for b in budgets]
-    used = {(TIMED_AS.get(p.precision, p.precision), p.dim) for p in points}
+    used = {(p.backend, TIMED_AS.get(p.precision, p.precision), p.dim) for p in points}
     return DeployAnalysis(
         n_docs=n, n_docs_given=given, points=points,
         bytes_frontier=frontier(points, lambda p: p.bytes_per_doc, lambda p: p.quality),

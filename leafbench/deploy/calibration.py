@@ -2,16 +2,16 @@
 
 The grid's own search times are batched (every query of a task in one call, index build included) and come from
 corpora of a few hundred documents: they say what the grid spent, not what one query costs against a million
-documents. So the deploy step times what a deployment pays per query: one query against an index already built,
-for each precision and dim, at N = 2,000, 6,000 and 12,000 random unit vectors (the scan's cost does not depend
-on the values; below a few thousand documents the decoded chunk stays in cache and the per-document cost is lower
-than at scale, so the smallest size is 2,000). `int8-affine` runs the same int8 scan as `int8` (codes times codes, as floats), so it is timed
-once, as `int8`. One BLAS thread: on a shared machine a multi-threaded matrix-vector product waits for its slowest
-thread, and the timings turn into multiples of the scheduler's time slice. The figure kept is the fastest of the
-trials (the cost of the work itself; the median is kept beside it), so the model describes the machine, not its
-load at that moment. A few seconds in all; the record is kept in leafbench's cache and in `<results>/deploy/`, keyed
-by machine and backend, and a later report or `leafbench deploy` on the same machine reuses it (entries for new
-dims are added, not redone).
+documents. So the deploy step times what a deployment pays per query: one query against an index already built, for
+each precision and dim, at N = 2,000, 6,000 and 12,000 random unit vectors (the scan's cost does not depend on the
+values; below a few thousand documents the decoded chunk stays in cache and the per-document cost is lower than at
+scale, so the smallest size is 2,000). `int8-affine` runs the same int8 scan as `int8` (codes times codes, as
+floats), so it is timed once, as `int8`. One BLAS thread: on a shared machine a multi-threaded matrix-vector product
+waits for its slowest thread, and the timings turn into multiples of the scheduler's time slice. The figure kept is
+the fastest of the trials (the cost of the work itself; the median is kept beside it), so the model describes the
+machine, not its load at that moment. A few seconds in all; the record is kept in leafbench's cache and in
+`<results>/deploy/`, keyed by machine and backend, and a later report or `leafbench deploy` on the same machine
+reuses it (entries for new dims are added, not redone).
 """
 
 from __future__ import annotations

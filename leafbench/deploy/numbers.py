@@ -1,4 +1,4 @@
-"""Human-sized numbers on the command line: `--docs 8.8M`, `--max-bytes 128`, `--max-bytes 1Ki`, `--max-latency-ms 20`."""
+"""Human-sized numbers on the command line: `--docs 8.8M`, `--max-bytes 128` or `1Ki`, `--max-latency-ms 20`."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ far beyond the calibrated sizes remain extrapolations; the report marks every on
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class SearchCostModel:
     checked_on: int
     measured_ms: float  # at checked_on
     predicted_ms: float  # at checked_on, by the line fitted without it
+    source: str = "calibration"  # this machine's single-query calibration, or "scale.py" (the benchmark's rows)
 
     def ms(self, n_docs: float) -> float:
         """Projected milliseconds per query against `n_docs` documents."""
@@ -80,5 +81,17 @@ def models_from(cal: Calibration) -> dict[tuple[str, int], SearchCostModel]:
     return out
 
 
-def model_for(models: dict[tuple[str, int], SearchCostModel], precision: str, dim: int) -> SearchCostModel | None:
-    return models.get((TIMED_AS.get(precision, precision), dim))
+def model_for(models: dict[tuple[str, str, int], SearchCostModel], backend: str, precision: str,
+              dim: int) -> SearchCostModel | None:
+    """The cost model of a cell's (backend, precision, dim), int8-affine read as int8."""
+    return models.get((backend, TIMED_AS.get(precision, precision), dim))
+
+
+def all_models(own: Calibration | None, benchmarks: list[Calibration]) -> dict[tuple[str, str, int], SearchCostModel]:
+    """(backend, timed precision, dim) -> model: this machine's own calibration first, the scale benchmark's rows
+    for what it lacks (the FAISS backends, and the exact scan at dims the calibration did not time)."""
+    out: dict[tuple[str, str, int], SearchCostModel] = {}
+    for cal, source in [(own, "calibration")] * bool(own) + [(b, "scale.py") for b in benchmarks]:
+        for (precision, dim), model in models_from(cal).items():
+            out.setdefault((cal.backend, precision, dim), replace(model, source=source))
+    return out

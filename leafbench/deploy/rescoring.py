@@ -2,14 +2,15 @@
 
 A suite evaluates one `rescore` depth, but the deploy question is the curve: how many float32 rescoring candidates
 does int8 or binary need to recover float32's quality? Searching is cheap once the embeddings exist, so this runs
-the retrieval again at several depths on the largest evaluated task (whose embeddings are all stored), for every config at its full dimension,
-reading the embeddings from the embedding store (never encoding: a config whose embeddings are not all stored is
-left out). Depth d rescores the top max(d, k) quantized candidates in float32, k being the 10 (11 when self-hits
-are ignored) that nDCG@10 reads. The store namespace is rebuilt from what the cell records (weights fingerprint, prompt, max_seq_length,
-dtype); where the cell also records its namespace ids, they must match, and the float32 score recomputed from the
-stored embeddings must equal the cell's for at least 95% of the queries, else the config is left out. Texts the store
-lacks under the task's current text (at most 1%) are left out of every point of that curve; the curve records how
-many queries and documents it used and the share of queries whose float32 score matched the cell's.
+the retrieval again at several depths on the largest evaluated task (whose embeddings are all stored), for every
+config at its full dimension, reading the embeddings from the embedding store (never encoding: a config whose
+embeddings are not all stored is left out). Depth d rescores the top max(d, k) quantized candidates in float32, k
+being the 10 (11 when self-hits are ignored) that nDCG@10 reads. The store namespace is the one the cell records by
+id (read from the store's namespace.json), else rebuilt from the cell's model settings (weights fingerprint, prompt,
+max_seq_length, dtype); recorded ids must match, and the float32 score recomputed from the stored embeddings must
+equal the cell's for at least 95% of the queries, else the config is left out. Texts the store lacks under the
+task's current text (at most 1%) are left out of every point of that curve; the curve records how many queries and
+documents it used and the share of queries whose float32 score matched the cell's.
 
 The result is cached as `<results>/deploy/rescoring.json`, keyed by the float32 cells' hashes: a re-run of the
 report reuses it until a cell changes.
@@ -69,6 +70,14 @@ def namespace(model: dict[str, Any], role: str) -> dict[str, object] | None:
             "dtype": model.get("dtype") or "fp32"}
 
 
+def _stored_namespace(store_root: Path, ns_id: str | None) -> dict[str, object] | None:
+    """The namespace a cell recorded by id, as the store's namespace.json spells it (None when absent)."""
+    if not ns_id:
+        return None
+    found = read_json(store_root / ns_id / "namespace.json")
+    return found if isinstance(found, dict) else None
+
+
 class _NotStored(Exception):
     pass
 
@@ -104,9 +113,9 @@ def compute_curves(float_cells: list[dict[str, Any]], store_root: Path) -> list[
     store = EmbeddingStore(store_root)
     curves = []
     for cell in float_cells:
-        spaces = {"query": namespace(cell["query_model"], "query"),
-                  "document": namespace(cell["document_model"], "document")}
         recorded = cell.get("embeddings") or {}
+        spaces = {role: _stored_namespace(store_root, recorded.get(role)) or namespace(cell[f"{role}_model"], role)
+                  for role in ("query", "document")}
         if any(ns is None or (recorded.get(role) and recorded[role] != namespace_id(ns))
                for role, ns in spaces.items()):
             continue

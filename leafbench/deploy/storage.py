@@ -3,7 +3,7 @@
 Flat layouts (the exact scan): float32 keeps 4 bytes per dim; int8 keeps 1 byte per dim plus its calibration, a
 float32 scale per dim (symmetric `int8`) or a float32 min and max per dim (`int8-affine`), shared by the corpus and
 so amortised over its N documents; binary keeps d/8 bytes (packed sign bits). A cell searched with an index that
-records its size (the FAISS backends put `stats.index_bytes` into the cell) uses that measured size instead:
+records its size (the FAISS backends put `search.index_bytes` into the cell) uses that measured size instead:
 index bytes / documents, which includes the index's own overhead (graph links, centroids).
 
 Rescoring (`rescore > 0`) needs the float32 vectors too; they are read from disk for the candidates only, so they
@@ -52,4 +52,5 @@ def footprint(precision: str, dim: int, n_docs: float, rescore: int = 0,
     else:
         ram = code_bytes(precision, dim) * n_docs + fixed_bytes(precision, dim)
     rescoring = 4 * dim * n_docs if rescore and precision != "float32" else 0.0
-    return Footprint(ram=ram, disk=ram + rescoring, per_doc=ram / n_docs, measured_index=index_bytes_per_doc is not None)
+    return Footprint(ram=ram, disk=ram + rescoring, per_doc=ram / n_docs,
+                     measured_index=index_bytes_per_doc is not None)

@@ -26,7 +26,7 @@ from leafbench.distill.record import parse_record as parse_distill_record
 from leafbench.errors import UserError
 from leafbench.records import MTEB_SCHEMA, RETRIEVAL_SCHEMA, RUN_MANIFEST, MtebCell, RetrievalCell, RunManifest, \
     parse_record
-from leafbench.results import iter_records, read_json
+from leafbench.results import read_json
 from leafbench.throughput.record import SCHEMA as THROUGHPUT_SCHEMA  # parsed by report.throughput (typed there)
 
 HEADLINE_METRIC = "NDCG@10"
@@ -167,16 +167,21 @@ def _find_teacher(configs: dict[str, ConfigInfo], requested: str | None) -> tupl
     return None, "none found (no asymmetric config, no config named 'teacher'; use --teacher CONFIG)"
 
 
-def _read_all(folders: list[Path], schema: str) -> list[dict[str, Any]]:
-    """Records of a schema below the folders, each file once even when folders nest (results/ and results/x)."""
+def _read_all(folders: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """Every record below the folders by schema, each file parsed once even when folders nest (results/ and
+    results/x): a results folder holds hundreds of cells, and the report needs several schemas of them."""
     seen: set[Path] = set()
-    out = []
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for folder in folders:
-        for rec in iter_records(folder, schema):
-            path = Path(rec["_path"]).resolve()
-            if path not in seen:
-                seen.add(path)
-                out.append(rec)
+        for path in sorted(Path(folder).rglob("*.json")):
+            resolved = path.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            rec = read_json(path)
+            if isinstance(rec, dict) and isinstance(rec.get("schema"), str):
+                rec["_path"] = str(path)
+                out[rec["schema"]].append(rec)
     return out
 
 
@@ -261,13 +266,14 @@ def load_results(folders: list[str | Path], teacher: str | None = None, all_runs
             raise UserError(f"{p}: results folder not found (expected a folder written by `leafbench run`, "
                             f"e.g. results/quickstart)")
     runs = _Runs.find(paths)
-    raw, bad = _typed(_read_all(paths, RETRIEVAL_SCHEMA), RetrievalCell)
-    mteb_raw, mteb_bad = _typed(_read_all(paths, MTEB_SCHEMA), MtebCell)
-    older = sum(len(_read_all(paths, old)) for old in ("leafbench.retrieval/1", "leafbench.mteb/1"))
+    by_schema = _read_all(paths)
+    raw, bad = _typed(by_schema[RETRIEVAL_SCHEMA], RetrievalCell)
+    mteb_raw, mteb_bad = _typed(by_schema[MTEB_SCHEMA], MtebCell)
+    older = sum(len(by_schema[old]) for old in ("leafbench.retrieval/1", "leafbench.mteb/1"))
     raw, dropped, uncovered = _latest(raw, runs, all_runs)
     mteb_raw, mteb_dropped, mteb_uncovered = _latest(mteb_raw, runs, all_runs)
-    throughput = _read_all(paths, THROUGHPUT_SCHEMA)
-    distill = [r for r in _read_all(paths, DISTILL_SCHEMA) if _valid_distill(r) and (all_runs or runs.latest_file(r))]
+    throughput = by_schema[THROUGHPUT_SCHEMA]
+    distill = [r for r in by_schema[DISTILL_SCHEMA] if _valid_distill(r) and (all_runs or runs.latest_file(r))]
     if not raw and not mteb_raw:
         where = ", ".join(map(str, paths))
         found = f"only {len(throughput)} throughput record(s), which rate models, not configs; " if throughput else ""

@@ -17,6 +17,7 @@ from leafbench.deploy.analysis import DeployAnalysis, Point, analyse, largest_co
 from leafbench.deploy.budgets import Budget
 from leafbench.deploy.calibration import Calibration, calibrate, load_calibration
 from leafbench.deploy.numbers import human_bytes, human_count
+from leafbench.deploy.scale import load_scale
 from leafbench.report.data import ResultSet
 from leafbench.report.render import Cell, Table
 from leafbench.results import write_json_atomic
@@ -44,7 +45,7 @@ def deploy_analysis(rs: ResultSet, n_docs: int | None = None, budgets: list[Budg
     key = id(rs)
     if n_docs is None and budgets is None and key in _MEMO and _MEMO[key][0] is rs:
         return _MEMO[key][1]
-    result = analyse(rs, calibration_for(rs, time_missing), n_docs, budgets)
+    result = analyse(rs, calibration_for(rs, time_missing), n_docs, budgets, load_scale(rs.sources))
     if n_docs is None and budgets is None:
         _MEMO.clear()
         _MEMO[key] = (rs, result)
@@ -161,7 +162,7 @@ def budget_table(a: DeployAnalysis) -> Table | None:
 def projection_table(a: DeployAnalysis) -> Table | None:
     if not a.cost_models:
         return None
-    rows = [[Cell(m.backend), Cell(m.precision), Cell(str(m.dim)),
+    rows = [[Cell(m.backend), Cell(m.precision), Cell(str(m.dim)), Cell(m.source),
              Cell(", ".join(human_count(n) for n in m.fitted_on)), Cell(human_count(m.checked_on)),
              Cell(m.measured_ms, digits=3), Cell(m.predicted_ms, digits=3), Cell(100 * m.error, digits=1),
              Cell(", ".join(human_count(n) for n in m.projected_from)), Cell(m.fixed_ms, digits=3),
@@ -173,12 +174,14 @@ def projection_table(a: DeployAnalysis) -> Table | None:
                f"calibrated sizes predicts the largest, which it never saw (error = predicted/measured - 1). "
                f"Projection beyond the largest size: the robust (Theil-Sen) line a + bN through every size; within "
                f"the timed range, interpolation. Timed on {where}"
-               f"{load}: {cal.method if cal else ''}. int8-affine is timed as int8 (the same scan). The last column "
+               f"{load}: {cal.method if cal else ''}. Rows with source scale.py come from benchmarks/scale.py "
+               f"(results/bench/scale.json: per query of a batch, 768-d). int8-affine is timed as int8 (the same "
+               f"scan). The last column "
                f"is the projection at {_n_label(a)}.")
     return Table("deploy_projection", "Deploy: search-cost model and its held-out check", caption,
-                 ["Backend", "Precision", "Dim", "fitted on N", "checked at N", "measured ms", "predicted ms",
+                 ["Backend", "Precision", "Dim", "Source", "fitted on N", "checked at N", "measured ms", "predicted ms",
                   "error %", "projected from N", "a (ms)", "b (ms per 1M docs)", "projected ms at N"], rows,
-                 numeric_from=5)
+                 numeric_from=6)
 
 
 def deploy_tables(rs: ResultSet) -> list[Table]:
@@ -215,7 +218,7 @@ def write_deploy_json(rs: ResultSet, out: Path) -> Path | None:
            "budgets": [{"budget": ans.budget.label, "best": ans.best.label if ans.best else None,
                         "fitting": ans.fitting} for ans in a.answers],
            "cost_models": [{"backend": m.backend, "precision": m.precision, "dim": m.dim, "fixed_ms": m.fixed_ms,
-                            "ms_per_doc": m.ms_per_doc, "projected_from": list(m.projected_from),
+                            "ms_per_doc": m.ms_per_doc, "source": m.source, "projected_from": list(m.projected_from),
                             "fitted_on": list(m.fitted_on), "checked_on": m.checked_on,
                             "measured_ms": m.measured_ms, "predicted_ms": m.predicted_ms, "error": m.error}
                            for m in a.cost_models],

@@ -1,0 +1,127 @@
+"""Benchmark: the distillation ablation of the README, sample-matched on this CPU.
+
+Each variant is the quickstart suite's distill section with one change (or the best combination), trained for the
+same number of samples (`--steps` x batch 32), and reported with the figures every distill run records: asymmetric
+nDCG@10 as % of the teacher, query cosine and top-10 overlap, in-domain (the quickstart's BBC and Wikipedia tasks)
+and off-domain (recipes: kept out of every training mix), plus samples/s. The machine may be shared: runs are matched
+by samples, not time, and samples/s is measured per run (compare it within one invocation only).
+
+Teacher embeddings go through the shared embedding store, so the first variant pays for them and the rest reuse.
+
+    python benchmarks/distill_ablation.py [--steps 200] [--only NAME ...] [--output results/ablation]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_DOMAIN = ["bbc-news-titles-d800-q200", "wiki-sections-d600-q200"]
+OFF_DOMAIN = ["recipes-d400-q150"]
+TODAY = [{"task": "bbc-news-titles-d800-q200"}, {"task": "wiki-sections-d600-q200"},
+         {"packaged": "bbc-news", "role": "query"}, {"packaged": "wikipedia", "role": "query"},
+         {"packaged": "newsgroups", "role": "query"}]
+BROAD = [{"task": "bbc-news-titles-d800-q200", "spans": 1}, {"task": "wiki-sections-d600-q200", "spans": 1},
+         {"packaged": "bbc-news", "role": "query"}, {"packaged": "wikipedia", "role": "query"},
+         {"packaged": "newsgroups", "role": "query"}, {"packaged": "vocabulary", "max_texts": 4000},
+         {"packaged": "english-words", "max_texts": 2000}, {"packaged": "docstrings", "role": "query",
+                                                             "max_texts": 1500}]
+VARIANTS: dict[str, dict[str, Any]] = {
+    "today": {},
+    "broad-text": {"sources": BROAD},
+    "rank-loss": {"training": {"rank_weight": 1.0}},
+    "cosine-loss": {"training": {"loss": "cosine"}},
+    "frozen-embeddings": {"training": {"freeze_embeddings": True}},
+    "leaf-architecture": {"training": {"architecture": "leaf"}},
+    "higher-lr": {"training": {"lr": 3e-4}},
+    "broad+rank+frozen": {"sources": BROAD, "training": {"rank_weight": 1.0, "freeze_embeddings": True}},
+}
+
+
+def variant_suite(name: str, change: dict[str, Any], steps: int, output: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "suites" / "quickstart.yaml").read_text())
+    raw["name"], raw["output"] = f"ablation-{name}", str(output)
+    raw.pop("mteb", None)
+    raw.pop("throughput", None)
+    distill = raw["distill"]
+    distill["data"]["sources"] = change.get("sources", TODAY)
+    distill["training"] = {**distill["training"], "max_steps": steps, "epochs": 20, **change.get("training", {})}
+    distill["curve_tasks"], distill["off_domain_tasks"] = IN_DOMAIN, OFF_DOMAIN
+    path = output / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def summary(rec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, ev in (("proj", rec.projection_only), ("leaf", rec.final)):
+        for off, where in ((False, "in"), (True, "off")):
+            out[f"{label}_{where}_pct"] = round(100 * ev.mean("share", off), 1)
+            out[f"{label}_{where}_qcos"] = round(ev.mean("query_cosine", off), 3)
+            out[f"{label}_{where}_top10"] = round(ev.mean("top10_overlap", off), 3)
+        out[f"{label}_ndcg"] = {t: p.ndcg10 for t, p in ev.curve.items()}
+    out["teacher_ndcg"] = {t: p.teacher_ndcg10 for t, p in rec.final.curve.items()}
+    out["samples"], out["samples_per_s"] = rec.training.samples, rec.training.samples_per_second
+    out["train_texts"], out["timings"] = rec.data["train"], rec.timings
+    return out
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The README's ablation table from the rows of ablation.jsonl (the last row of each variant)."""
+    latest = {r["variant"]: r for r in rows}
+    head = ("| variant | samples | samples/s | in-domain % of teacher (proj -> leaf) | in-domain q-cos | "
+            "in-domain top-10 | off-domain % of teacher (proj -> leaf) | off-domain q-cos | off-domain top-10 |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in latest.items():
+        lines.append(f"| {name} | {r['samples']} | {r['samples_per_s']:.1f} | {r['proj_in_pct']} -> "
+                     f"**{r['leaf_in_pct']}** | {r['leaf_in_qcos']} | {r['leaf_in_top10']} | {r['proj_off_pct']} -> "
+                     f"**{r['leaf_off_pct']}** | {r['leaf_off_qcos']} | {r['leaf_off_top10']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from leafbench.config import load_suite
+    from leafbench.distill.stage import run_distill
+    from leafbench.embed import EmbeddingService
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
+    parser.add_argument("--output", default=str(ROOT / "results" / "ablation"))
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
+    args = parser.parse_args()
+    if args.table:
+        lines = (Path(args.output) / "ablation.jsonl").read_text().splitlines()
+        print(markdown([json.loads(line) for line in lines if line.strip()]))
+        return
+    variants = dict(VARIANTS)
+    for item in args.only or []:
+        if "=" in item:
+            name, change = item.split("=", 1)
+            variants[name] = json.loads(change)
+    names = [i.split("=", 1)[0] for i in args.only] if args.only else list(VARIANTS)
+    out = Path(args.output)
+    for name in names:
+        suite = load_suite(variant_suite(name, variants[name], args.steps, out))
+        t0 = time.perf_counter()
+        rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
+        row = {"variant": name, "seconds": round(time.perf_counter() - t0, 1),
+               "load": round(os.getloadavg()[0], 1), **summary(rec)}
+        print(json.dumps(row), flush=True)
+        with open(out / "ablation.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -96,15 +96,10 @@ class Float32(Precision):
         return x
 
 
-class SymmetricInt8(Precision):
-    """Symmetric per-dim scale s: sum_d (q_d s_d)(c_d s_d) = (q * s^2) . c, so doc codes are scored as stored."""
+class _Int8(Precision):
+    """What both int8 schemes share: per-dimension parameters fitted on the corpus, documents stored as codes."""
 
-    name = "int8"
     family = "int8"
-    variant = ("int8: symmetric per-dim scale (max|x| over corpus / 127), calibrated on corpus; "
-               "dequantized dot product")
-    mteb_variant = ("int8: symmetric per-dim scale (max|x| / 127) calibrated on {source}; dequantized vectors, "
-                    "dot product")
     mteb_dtype = "int8"
     mteb_similarity = "dot"
 
@@ -114,6 +109,15 @@ class SymmetricInt8(Precision):
     def encode_documents(self, docs: np.ndarray, params: Int8Calibration) -> np.ndarray:
         return quantize_int8(docs, params)
 
+
+class SymmetricInt8(_Int8):
+    """Symmetric per-dim scale s: sum_d (q_d s_d)(c_d s_d) = (q * s^2) . c, so doc codes are scored as stored."""
+
+    name = "int8"
+    variant = ("int8: symmetric per-dim scale (max|x| over corpus / 127), calibrated on corpus; "
+               "dequantized dot product")
+    mteb_variant = ("int8: symmetric per-dim scale (max|x| / 127) calibrated on {source}; dequantized vectors, "
+                    "dot product")
     def encode_queries(self, queries: np.ndarray, params: Int8Calibration) -> np.ndarray:
         scale = params.scale
         assert scale is not None
@@ -130,24 +134,14 @@ class SymmetricInt8(Precision):
         return {"output_dtypes": "int8", "int8_scheme": "symmetric"}
 
 
-class AffineInt8(Precision):
+class AffineInt8(_Int8):
     """sentence-transformers' int8 codes for docs and queries, raw integer dot product (exact, as floats)."""
 
     name = "int8-affine"
-    family = "int8"
     variant = ("int8-affine: sentence-transformers quantize_embeddings int8 (per-dim corpus min/max -> "
                "0..255 - 128), calibrated on corpus; raw integer dot product")
     mteb_variant = ("int8-affine: sentence-transformers quantize_embeddings int8 (per-dim min/max of {source} -> "
                     "0..255 - 128); raw codes as vectors, dot product")
-    mteb_dtype = "int8"
-    mteb_similarity = "dot"
-
-    def calibrate(self, rows: Rows, chunk: int = CHUNK_ROWS, name: str = "docs") -> Int8Calibration:
-        return calibrate_int8(rows, self.name, chunk, name)
-
-    def encode_documents(self, docs: np.ndarray, params: Int8Calibration) -> np.ndarray:
-        return quantize_int8(docs, params)
-
     def encode_queries(self, queries: np.ndarray, params: Int8Calibration) -> np.ndarray:
         return quantize_int8(queries, params)
 

@@ -242,7 +242,8 @@ def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path
     assert rescoring_curves({("t", "c", 16, "float32"): wrong}, tmp_path / "other", tmp_path / "store") == (None, [])
 
 
-def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path) -> None:
+def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # load_scale also looks under ./results: not the developer's own benchmark output
     from leafbench.deploy.calibration import Timing, machine, machine_key
     from leafbench.deploy.projection import all_models, model_for
     from leafbench.deploy.scale import load_scale

@@ -15,7 +15,8 @@ import numpy as np
 
 from leafbench.assets import cache_dir
 from leafbench.config import ModelSpec
-from leafbench.encoders import Encoder, Role
+from leafbench.encoders import Encoder
+from leafbench.roles import Role
 from leafbench.errors import UserError
 from leafbench.executors.spec import ExecutorSpec
 from leafbench.progress import progress_bar

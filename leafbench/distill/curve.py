@@ -18,7 +18,7 @@ import numpy as np
 from leafbench.config import Suite
 from leafbench.datasets import RetrievalData
 from leafbench.embed import EmbeddingService
-from leafbench.encoders import Role
+from leafbench.roles import Role
 
 EncodeFn = Callable[[list[str], Role], np.ndarray]
 CurveFn = Callable[[EncodeFn], dict[str, dict[str, float | bool]]]

@@ -27,7 +27,7 @@ import numpy as np
 
 from leafbench.assets import package_file
 from leafbench.distill_spec import DistillData, TextSource
-from leafbench.encoders import Role
+from leafbench.roles import Role
 from leafbench.errors import UserError
 
 QUERY_MAX_WORDS = 12  # `role: auto` on plain text: lines this short are query-like

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from leafbench.encoders import Role
+from leafbench.roles import Role
 
 NORM_TOLERANCE = 1e-2  # teacher rows within this of unit length count as normalised
 

@@ -26,7 +26,7 @@ import torch
 from leafbench.distill.data import TrainText
 from leafbench.distill.model import autocast, embed, projection
 from leafbench.distill_spec import DistillTraining
-from leafbench.encoders import Role
+from leafbench.roles import Role
 from leafbench.errors import UserError
 from leafbench.hardware import resolve_dtype
 from leafbench.progress import progress_bar, stderr

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from leafbench.config import ThroughputSpec
-from leafbench.encoders import Encoder, Role
+from leafbench.encoders import Encoder
+from leafbench.roles import Role
 from leafbench.hardware import device_info, load_average, matmul_peak
 from leafbench.progress import progress_bar
 from leafbench.throughput.flops import FlopModel

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from leafbench.config import Suite
-from leafbench.encoders import Encoder, Role
+from leafbench.encoders import Encoder
+from leafbench.roles import Role
 
 
 @dataclass

@@ -53,7 +53,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, {"output": args.output, "device": args.device})
     if suite.distill is None:
         raise UserError(f"{args.suite}: no 'distill:' section (see suites/distill-quickstart.yaml)")
-    service = EmbeddingService(suite.models, device=suite.device)
+    service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
     rec = run_distill(suite, service, restart=args.restart, force=args.force)
     out = Console()
     out.print(distill_table(rec))

@@ -118,7 +118,7 @@ def test_subset_too_small():
 
 
 def test_unknown_task_lists_known():
-    with pytest.raises(UserError, match="unknown task 'nope'; known tasks: bbc-news-titles, wiki-sections"):
+    with pytest.raises(UserError, match="unknown task 'nope'; known tasks: bbc-news-titles, recipes, wiki-sections"):
         load_packaged_task("nope")
 
 

@@ -135,6 +135,10 @@ class DistillSpec(_Strict):
 
     teacher: str | None = None  # None: a black-box teacher, every source must give `embeddings:`
     student: str
+    # Keep only this many of the init's transformer layers, evenly spaced (first and last kept), as
+    # sentence-transformers' distillation example cuts a student from its teacher: with `student: teacher` the leaf
+    # starts in the teacher's own space (None: the init as it is).
+    student_layers: int | None = Field(default=None, gt=0)
     outputs: DistillOutputs = Field(default_factory=DistillOutputs)
     data: DistillData
     training: DistillTraining = Field(default_factory=DistillTraining)

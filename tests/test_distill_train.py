@@ -280,3 +280,22 @@ def test_a_dims_mistake_fails_before_the_distill_stage(world, tmp_path: Path) ->
     with pytest.raises(UserError, match=r"^dims: 96 is larger than the 64-d embeddings of config 'student'"):
         run_suite(load_suite(path))
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("distill.json"))
+
+
+def test_a_student_cut_from_the_teacher_keeps_evenly_spaced_layers(world, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    teacher3 = build_tiny_model(tmp_path / "teacher3", seed=3, hidden=128)
+    path = write_suite(world, tmp_path / "cut", {"epochs": 1})
+    data = yaml.safe_load(path.read_text())
+    data["models"]["student"]["id"] = str(teacher3)
+    data["distill"]["student_layers"] = 1
+    path.write_text(yaml.safe_dump(data))
+    rec = _run(path)
+    assert rec["student_init"]["layers"] == [1]  # the last of the init's two layers
+    leaf = SentenceTransformer(rec["outputs"]["finetuned"], device="cpu")
+    assert len(leaf[0].auto_model.encoder.layer) == 1 and leaf.get_embedding_dimension() == 128
+    assert "cut to its transformer layers [1]" in (Path(rec["outputs"]["finetuned"]) / "README.md").read_text()
+    data["distill"]["student_layers"] = 3
+    path.write_text(yaml.safe_dump(data))
+    assert main(["distill", str(path), "--device", "cpu"]) == 2  # more layers than the init has: one line, exit 2

@@ -111,7 +111,8 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
         "## Setup", "",
         "| | |", "|---|---|",
         f"| teacher | `{teacher.id}` ({teacher.dim}-d{black_box}) |",
-        f"| student init | `{init.id}` ({init.dim}-d), ridge-initialised projection |",
+        f"| student init | `{init.id}` ({init.dim}-d)"
+        f"{f', cut to its transformer layers {init.layers}' if init.layers else ''}, ridge-initialised projection |",
         f"| architecture | {_ARCHITECTURE.get(init.architecture, init.architecture).format(s=init.dim, t=teacher.dim)} "
         f"|",
         f"| prompts | {teacher.prompts or 'none'} |",

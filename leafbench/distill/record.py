@@ -69,6 +69,7 @@ class StudentInit(_Model):
     dim: int
     native_max_seq_length: int
     architecture: str  # leaf: pooling -> linear -> normalise; init-normalize: the init's Normalize kept
+    layers: list[int] | None = None  # the init's transformer layers kept (distill.student_layers), None: all
 
 
 class Training(_Model):

@@ -23,7 +23,7 @@ from leafbench.config import Suite
 from leafbench.distill.curve import make_curve
 from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
 from leafbench.distill.export import model_card, save_router, save_student
-from leafbench.distill.model import build_student, fit_ridge, projection, teacher_normalizes
+from leafbench.distill.model import build_student, fit_ridge, keep_layers, projection, teacher_normalizes
 from leafbench.distill.record import SCHEMA, DistillRecord, EvaluationRow, read_record
 from leafbench.distill.trainer import LeafTrainer, StepHook
 from leafbench.distill_spec import DistillSpec
@@ -256,6 +256,12 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     init_spec = suite.models[spec.student]
     init = load_sentence_transformer(init_spec.id, service.encoder(spec.student).device,
                                      field=f"models.{spec.student}.id")
+    layers = None
+    if spec.student_layers is not None:
+        try:
+            layers = keep_layers(init, spec.student_layers)
+        except ValueError as e:
+            raise UserError(f"distill.student_layers: {e}") from None
     native_cap = init.max_seq_length
     cap = cfg.max_seq_length or init_spec.max_seq_length or native_cap
     init.max_seq_length = cap
@@ -283,7 +289,7 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     if outputs["asymmetric"]:
         teacher_id = suite.models[spec.teacher].id  # type: ignore[index]
         save_router(Path(outputs["finetuned"]), teacher_id, Path(outputs["asymmetric"]), prompts, device)
-    rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer,
+    rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer, layers,
                   resumed=checkpoint.name if checkpoint else None,
                   timings={"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
                            "ridge_s": ridge_s, "total_s": time.perf_counter() - t_start})
@@ -295,7 +301,7 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
 
 def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
             prompts: dict[str, str], service: EmbeddingService, native_cap: int, trainer: LeafTrainer,
-            resumed: str | None, timings: dict[str, float]) -> DistillRecord:
+            layers: list[int] | None, resumed: str | None, timings: dict[str, float]) -> DistillRecord:
     cfg = spec.training
     teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
     return DistillRecord.model_validate({
@@ -305,7 +311,7 @@ def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray
                     "normalized": teacher_normalizes(targets)},
         "student_init": {"name": spec.student, "id": suite.models[spec.student].id,
                          "dim": int(service.encoder(spec.student).dim), "native_max_seq_length": native_cap,
-                         "architecture": cfg.architecture},
+                         "architecture": cfg.architecture, "layers": layers},
         "data": texts.stats,
         "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
                      "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": trainer.bf16,

@@ -109,6 +109,20 @@ class GridCore(Generic[Rec]):
         return rec
 
 
+class CountedGrid:
+    """What a grid evaluator reports to the runner: how many cells its core computed and reused."""
+
+    core: GridCore[Any]
+
+    @property
+    def computed(self) -> int:
+        return self.core.computed
+
+    @property
+    def reused(self) -> int:
+        return self.core.reused
+
+
 class SuiteModels:
     """The suite's models as identities see them: facts from the fingerprint cache, a model loaded only on a miss
     (first run, or its files changed), `auto` dtype resolved for the service's device. Memoised per grid."""

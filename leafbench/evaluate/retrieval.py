@@ -21,7 +21,7 @@ from leafbench.datasets import RetrievalData
 from leafbench.datasets.tasks import load_task
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
-from leafbench.evaluate.grid import CellFn, GridCore, Group, PlannedCell, SuiteModels
+from leafbench.evaluate.grid import CellFn, CountedGrid, GridCore, Group, PlannedCell, SuiteModels
 from leafbench.identity import namespace_ids, retrieval_identity, task_stamp
 from leafbench.metrics import evaluate_run, mean_cosine, run_from_topk, topk_overlap
 from leafbench.records import RetrievalCell
@@ -73,7 +73,7 @@ def check_config_dims(suite: Suite, service: EmbeddingService) -> None:
             _resolve_dims(suite, name, d)
 
 
-class RetrievalGrid:
+class RetrievalGrid(CountedGrid):
     """Runs the retrieval part of a suite into `results_dir`, reusing finished cells unless `force`."""
 
     def __init__(self, suite: Suite, service: EmbeddingService, results_dir: Path, force: bool = False,
@@ -83,14 +83,6 @@ class RetrievalGrid:
         self.results_dir = Path(results_dir)
         self.models = SuiteModels(service)
         self.core: GridCore[RetrievalCell] = GridCore("retrieval", RetrievalCell, log, force)
-
-    @property
-    def computed(self) -> int:
-        return self.core.computed
-
-    @property
-    def reused(self) -> int:
-        return self.core.reused
 
     def plan(self, task: TaskSpec) -> list[Group]:
         """Every cell of the task, with its identity, computed from fingerprints and the data stamp alone."""

@@ -21,7 +21,7 @@ import numpy as np
 from leafbench.config import Suite, spec_hash
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
-from leafbench.evaluate.grid import CellFn, GridCore, Group, PlannedCell, SuiteModels
+from leafbench.evaluate.grid import CellFn, CountedGrid, GridCore, Group, PlannedCell, SuiteModels
 from leafbench.evaluate.mteb.encoders import DiscoveryEncoder, LeafbenchEncoder, Route, Routing, TextCall
 from leafbench.evaluate.mteb.naming import leaderboard, mteb_identity, mteb_name
 from leafbench.evaluate.mteb.tasks import load_task_data, resolve_tasks
@@ -65,7 +65,7 @@ def _quiet_datasets() -> Iterator[None]:
             ds_logging.enable_progress_bar()
 
 
-class MtebGrid:
+class MtebGrid(CountedGrid):
     """Runs the suite's MTEB section into `<results_dir>/mteb/`, reusing finished cells unless `force`."""
 
     def __init__(self, suite: Suite, service: EmbeddingService, results_dir: Path, force: bool = False,
@@ -79,14 +79,6 @@ class MtebGrid:
         self.models = SuiteModels(service)
         self.core: GridCore[MtebCell] = GridCore("mteb", MtebCell, log, force,
                                                  valid=lambda rec: (self.root / rec.mteb_file).is_file())
-
-    @property
-    def computed(self) -> int:
-        return self.core.computed
-
-    @property
-    def reused(self) -> int:
-        return self.core.reused
 
     @property
     def configs(self) -> list[str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from leafbench.evaluate.mteb.encoders import texts_of
 from leafbench.metrics import run_from_topk
 from leafbench.search import SearchSpec, retrieve
 from leafbench.transforms import Rows
@@ -33,14 +34,8 @@ def _texts(dataset: Any, task_metadata: Any, prompt_type: Any, encode_kwargs: di
     """The texts mteb's dataloader yields for `dataset` in the given role, in dataset order."""
     from mteb._create_dataloaders import create_dataloader
 
-    loader = create_dataloader(dataset, task_metadata=task_metadata, prompt_type=prompt_type, num_proc=num_proc,
-                               **encode_kwargs)
-    texts: list[str] = []
-    for batch in loader:
-        if "text" not in batch:
-            raise ValueError(f"mteb gave a non-text input ({', '.join(batch)}); only text retrieval is supported")
-        texts.extend(batch["text"])
-    return texts
+    return texts_of(create_dataloader(dataset, task_metadata=task_metadata, prompt_type=prompt_type,
+                                      num_proc=num_proc, **encode_kwargs))
 
 
 class LeafbenchSearch:

@@ -7,7 +7,7 @@ entries pointing at the exported folders, so configs evaluate a distilled studen
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -105,13 +105,15 @@ class DistillTraining(_Strict):
     dropout: bool = False
     max_seq_length: int | None = Field(default=None, gt=0)  # token cap while training (default: the student's)
     query_max_seq_length: int | None = Field(default=None, gt=0)  # a tighter cap for query batches (default: same)
-    # The loss: `mse` to the teacher's embedding (LEAF) or `cosine` (1 - cosine), plus, with rank_weight > 0, a ranking
-    # term for asymmetric retrieval: KL(softmax(teacher query . D / T) || softmax(student query . D / T)) over D =
-    # the batch's teacher targets plus `rank_bank` cached teacher document embeddings sampled each step.
+    # The loss: `mse`, the squared L2 distance to the teacher's embedding (LEAF), or `cosine` (1 - cosine), plus, with
+    # rank_weight > 0, a ranking term for asymmetric retrieval: KL(softmax(teacher query . D / T) || softmax(student
+    # query . D / T)) over D = the batch's teacher targets plus `rank_bank` cached teacher document embeddings sampled
+    # each step. With matryoshka_dims, both are averaged over the full dimension and each listed prefix.
     loss: Literal["mse", "cosine"] = "mse"
     rank_weight: float = Field(default=0.0, ge=0)
     rank_bank: int = Field(default=1024, ge=0)
     rank_temperature: float = Field(default=0.05, gt=0)
+    matryoshka_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
     freeze_embeddings: bool = False  # freeze the word embeddings (half of MiniLM-L6's weights and AdamW state)
     # `leaf`: transformer -> mean pooling -> linear -> normalise (the paper); `init-normalize`: the init's own
     # modules (MiniLM's Normalize included) -> linear -> normalise

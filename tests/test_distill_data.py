@@ -215,3 +215,25 @@ def test_ranking_term_is_zero_when_the_student_ranks_like_the_teacher_and_grows_
     assert 0 < float(rank_loss(near, teacher, docs, 0.05)) < float(rank_loss(far, teacher, docs, 0.05))
     assert float(embedding_loss(teacher, teacher, "cosine")) == pytest.approx(0.0, abs=1e-6)
     assert float(embedding_loss(far, teacher, "cosine")) > float(embedding_loss(near, teacher, "cosine")) > 0
+
+
+def test_mse_is_the_squared_l2_distance_and_matryoshka_dims_add_the_prefix_losses() -> None:
+    import torch
+
+    from leafbench.distill.trainer import embedding_loss, objective, prefix
+    from leafbench.distill_spec import DistillTraining
+
+    g = torch.Generator().manual_seed(1)
+    teacher = torch.nn.functional.normalize(torch.randn(8, 16, generator=g), dim=1)
+    # the same full vectors up to their last 12 coordinates: a student right at 4-d but wrong beyond it
+    student = torch.nn.functional.normalize(torch.cat([teacher[:, :4], torch.randn(8, 12, generator=g)], 1), dim=1)
+    # LEAF's loss: |s - t|^2 per text (= 2 - 2 cos for unit vectors), not a per-coordinate mean
+    cos = (student * teacher).sum(1)
+    assert float(embedding_loss(student, teacher, "mse")) == pytest.approx(float((2 - 2 * cos).mean()), rel=1e-5)
+    assert float(embedding_loss(prefix(student, 4), prefix(teacher, 4), "mse")) == pytest.approx(0.0, abs=1e-6)
+    plain = objective(student, teacher, None, DistillTraining())
+    with_prefix = objective(student, teacher, None, DistillTraining(matryoshka_dims=[4, 64]))  # 64 > 16: ignored
+    assert float(with_prefix) == pytest.approx(float(plain) / 2, rel=1e-5)  # (full + 0 at 4-d) / 2
+    bank = torch.nn.functional.normalize(torch.randn(20, 16, generator=g), dim=1)
+    ranked = objective(student, teacher, bank, DistillTraining(rank_weight=1.0, matryoshka_dims=[4]))
+    assert float(ranked) > float(with_prefix)

@@ -93,9 +93,11 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
     what = {"finetuned": "the fine-tuned leaf student",
             "projection": "the projection-only student (init model + ridge-fitted projection, no training steps)",
             "asymmetric": "an asymmetric model: queries -> the leaf student, documents -> the teacher"}[variant]
-    loss = {"mse": "MSE", "cosine": "1 - cosine"}.get(tr.loss, tr.loss)
+    loss = {"mse": "squared L2 distance", "cosine": "1 - cosine"}.get(tr.loss, tr.loss)
     rank = (f" + {tr.rank_weight} x ranking KL (student-query vs teacher-query scores over teacher documents)"
             if tr.rank_weight else "")
+    if tr.matryoshka_dims:
+        rank += f", averaged over the full dimension and its {tr.matryoshka_dims} prefixes"
     lines = [
         "---", "library_name: sentence-transformers", "tags: [sentence-transformers, feature-extraction, "
         "knowledge-distillation, leaf]", f"base_model: {init.id}", "---", "",

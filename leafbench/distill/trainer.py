@@ -1,5 +1,6 @@
-"""The LEAF training loop: MSE (or 1 - cosine) between the student's and the teacher's embedding of the same text,
-optionally plus a ranking term aimed at asymmetric retrieval (see `rank_loss`).
+"""The LEAF training loop: the squared L2 distance (or 1 - cosine) between the student's and the teacher's embedding
+of the same text, optionally plus a ranking term aimed at asymmetric retrieval (see `rank_loss`), both optionally
+also on Matryoshka prefixes of the embeddings (see `objective`).
 
 Plain PyTorch, because resuming *exactly* needs control over everything that carries state: the batch plan is a
 pure function of (seed, epoch), and a checkpoint holds the weights, optimizer, scheduler, torch RNG (dropout) and
@@ -109,9 +110,35 @@ def rank_loss(student: torch.Tensor, teacher: torch.Tensor, docs: torch.Tensor, 
 
 
 def embedding_loss(out: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """`mse`: LEAF's squared L2 distance per text (summed over dimensions, mean over the batch), so it keeps its
+    weight beside the ranking term at any dimension (a per-element mean is dim times smaller: at 768-d the ranking
+    term alone steered training and query cosine to the teacher stalled); `cosine`: 1 - cosine."""
     if kind == "cosine":
         return (1 - torch.nn.functional.cosine_similarity(out, target, dim=1)).mean()
-    return torch.nn.functional.mse_loss(out, target)
+    return (out - target).pow(2).sum(dim=1).mean()
+
+
+def prefix(emb: torch.Tensor, dim: int) -> torch.Tensor:
+    """The first `dim` coordinates, renormalised: how the grid evaluates a Matryoshka dimension."""
+    return torch.nn.functional.normalize(emb[:, :dim], dim=1)
+
+
+def objective(out: torch.Tensor, target: torch.Tensor, bank: torch.Tensor | None, cfg: DistillTraining) -> torch.Tensor:
+    """The embedding loss plus `rank_weight` x the ranking term over [targets; bank], at the full dimension and,
+    averaged with it, at each of `matryoshka_dims` (prefixes renormalised), as sentence-transformers' MatryoshkaLoss
+    wraps a loss: the leaf is then asked for what the grid scores at 256-d, not only at full size."""
+    full = out.shape[1]
+    dims = [full] + [d for d in cfg.matryoshka_dims if d < full]
+    total = out.new_zeros(())
+    for dim in dims:
+        o, t = (out, target) if dim == full else (prefix(out, dim), prefix(target, dim))
+        loss = embedding_loss(o, t, cfg.loss)
+        if cfg.rank_weight and bank is not None:
+            docs = torch.cat([target, bank])
+            docs = docs if dim == full else prefix(docs, dim)
+            loss = loss + cfg.rank_weight * rank_loss(o, t, docs, cfg.rank_temperature)
+        total = total + loss
+    return total / len(dims)
 
 
 def freeze_word_embeddings(model) -> int:
@@ -245,10 +272,8 @@ class LeafTrainer:
         with autocast(self.device, self.bf16):
             out = self.model(features)["sentence_embedding"]
         target = self.targets[batch].to(self.device)
-        loss = embedding_loss(out.float(), target, self.cfg.loss)
-        if self.cfg.rank_weight:
-            docs = torch.cat([target, self._bank(self.state.step).to(self.device)])
-            loss = loss + self.cfg.rank_weight * rank_loss(out.float(), target, docs, self.cfg.rank_temperature)
+        bank = self._bank(self.state.step).to(self.device) if self.cfg.rank_weight else None
+        loss = objective(out.float(), target, bank, self.cfg)
         if not torch.isfinite(loss):  # before any step: the weights and checkpoints stay those of the last good step
             raise UserError(f"distill.training: the training loss became {float(loss.detach())} at step "
                             f"{self.state.step + 1} (diverged); lower training.lr (now {self.cfg.lr}) or keep "

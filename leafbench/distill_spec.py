@@ -113,6 +113,9 @@ class DistillTraining(_Strict):
     rank_weight: float = Field(default=0.0, ge=0)
     rank_bank: int = Field(default=1024, ge=0)
     rank_temperature: float = Field(default=0.05, gt=0)
+    # Mined documents for the ranking term: each text's K nearest training documents by the teacher's own scores join
+    # the step's bank, so the term sees the documents a query is confused between, not only random ones.
+    rank_mined: int = Field(default=0, ge=0)
     matryoshka_dims: list[Annotated[int, Field(gt=0)]] = Field(default_factory=list)
     freeze_embeddings: bool = False  # freeze the word embeddings (half of MiniLM-L6's weights and AdamW state)
     # `leaf`: transformer -> mean pooling -> linear -> normalise (the paper); `init-normalize`: the init's own

@@ -237,3 +237,21 @@ def test_mse_is_the_squared_l2_distance_and_matryoshka_dims_add_the_prefix_losse
     bank = torch.nn.functional.normalize(torch.randn(20, 16, generator=g), dim=1)
     ranked = objective(student, teacher, bank, DistillTraining(rank_weight=1.0, matryoshka_dims=[4]))
     assert float(ranked) > float(with_prefix)
+
+
+def test_mined_neighbours_are_each_texts_best_teacher_documents_but_never_itself() -> None:
+    import numpy as np
+    import torch
+
+    from leafbench.distill.trainer import mine_neighbours
+
+    g = torch.Generator().manual_seed(2)
+    targets = torch.nn.functional.normalize(torch.randn(40, 8, generator=g), dim=1)
+    docs = np.arange(10, 40)  # rows 10.. are documents, 0..9 queries
+    mined = mine_neighbours(targets, docs, 3, chunk=7)  # chunks smaller than the rows: the offsets must hold
+    scores = targets @ targets[docs].T
+    for row in (0, 5, 12, 39):
+        s = scores[row].clone()
+        s[docs == row] = -torch.inf
+        assert set(mined[row]) == set(docs[s.topk(3).indices.numpy()]) and row not in mined[row]
+    assert mine_neighbours(targets, docs[:1], 3).shape == (40, 0)

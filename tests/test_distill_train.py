@@ -204,13 +204,14 @@ def test_a_diverging_loss_is_one_line_exit_2_and_leaves_no_export(world, tmp_pat
     assert not [p for p in run_dir.rglob("*") if p.name.startswith((".tmp", ".old"))]  # no half-written folders
 
 
-def test_ranking_loss_cosine_loss_frozen_embeddings_and_leaf_architecture_train(world, tmp_path: Path) -> None:
+def test_ranking_term_mined_bank_matryoshka_cosine_frozen_and_leaf_architecture_train(world, tmp_path: Path) -> None:
     from sentence_transformers import SentenceTransformer
 
     rec = _run(write_suite(world, tmp_path, {"loss": "cosine", "rank_weight": 1.0, "rank_bank": 16,
-                                             "freeze_embeddings": True, "architecture": "leaf",
+                                             "rank_mined": 4, "matryoshka_dims": [8], "freeze_embeddings": True, "architecture": "leaf",
                                              "query_max_seq_length": 8, "epochs": 1}))
     assert rec["training"]["loss"] == "cosine" and rec["training"]["rank_weight"] == 1.0
+    assert rec["training"]["rank_mined"] == 4 and rec["training"]["matryoshka_dims"] == [8]
     assert rec["training"]["frozen_embedding_weights"] > 0 and rec["training"]["query_max_seq_length"] == 8
     leaf = SentenceTransformer(rec["outputs"]["finetuned"], device="cpu")
     proj = SentenceTransformer(rec["outputs"]["projection"], device="cpu")

@@ -83,6 +83,7 @@ class Training(_Model):
     query_max_seq_length: int
     loss: str
     rank_weight: float
+    rank_mined: int = 0  # mined neighbours per text in the ranking term's bank
     matryoshka_dims: list[int] = []  # prefixes the loss also covered (none before distill/2's option)
     frozen_embedding_weights: int
     samples: int

@@ -316,7 +316,7 @@ def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray
         "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
                      "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": trainer.bf16,
                      "max_seq_length": trainer.caps["document"], "query_max_seq_length": trainer.caps["query"],
-                     "loss": cfg.loss, "rank_weight": cfg.rank_weight,
+                     "loss": cfg.loss, "rank_weight": cfg.rank_weight, "rank_mined": cfg.rank_mined,
                      "matryoshka_dims": cfg.matryoshka_dims, "frozen_embedding_weights": trainer.frozen,
                      "samples": state.samples, "train_seconds": round(state.train_seconds, 2),
                      "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 2),

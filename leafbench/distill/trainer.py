@@ -141,6 +141,23 @@ def objective(out: torch.Tensor, target: torch.Tensor, bank: torch.Tensor | None
     return total / len(dims)
 
 
+def mine_neighbours(targets: torch.Tensor, doc_rows: np.ndarray, k: int, chunk: int = 4096) -> np.ndarray:
+    """[len(targets), k] rows of `doc_rows`: each text's k highest-scoring documents by teacher dot product (itself
+    excluded), computed once from the cached targets in chunks (memory stays at chunk x documents)."""
+    k = min(k, max(len(doc_rows) - 1, 0))
+    if k == 0:
+        return np.zeros((len(targets), 0), dtype=np.int64)
+    docs = targets[doc_rows]
+    doc_index = torch.from_numpy(np.asarray(doc_rows, dtype=np.int64))
+    out = np.empty((len(targets), k), dtype=np.int64)
+    for start in range(0, len(targets), chunk):
+        scores = targets[start:start + chunk] @ docs.T
+        rows = torch.arange(start, min(start + chunk, len(targets)))
+        scores[doc_index[None, :] == rows[:, None]] = -torch.inf  # a document is not its own neighbour
+        out[start:start + chunk] = doc_index[scores.topk(k, dim=1).indices].numpy()
+    return out
+
+
 def freeze_word_embeddings(model) -> int:
     """Stop training the transformer's word-embedding table (no gradients, no AdamW state); returns the weights
     frozen. Position and token-type embeddings stay trainable: they are tiny."""
@@ -176,6 +193,7 @@ class LeafTrainer:
         # The ranking term's bank: teacher embeddings of the training documents (cached targets, no extra encoding)
         docs = np.flatnonzero(np.array([t.role == "document" for t in train], dtype=bool))
         self.bank_rows = docs if len(docs) else np.arange(len(train))
+        self.mined = mine_neighbours(self.targets, self.bank_rows, cfg.rank_mined) if cfg.rank_weight else None
         self.steps = plan_steps(self.lengths, [t.role for t in train], cfg)
         warmup = int(cfg.warmup_ratio * len(self.steps))
         self.optimizer = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr)
@@ -253,11 +271,15 @@ class LeafTrainer:
 
     # ------------------------------------------------------------------------------------------------- loop
 
-    def _bank(self, step: int) -> torch.Tensor:
-        """Cached teacher document embeddings for the ranking term, sampled per step (seeded: resumes exactly)."""
+    def _bank(self, step: int, batch: np.ndarray) -> torch.Tensor:
+        """Cached teacher document embeddings for the ranking term: a seeded sample per step (resumes exactly) plus
+        the batch's mined neighbours, each row once."""
         rng = np.random.default_rng([self.cfg.seed, 7, step])
         rows = rng.choice(self.bank_rows, min(self.cfg.rank_bank, len(self.bank_rows)), replace=False)
-        return self.targets[np.sort(rows)]
+        if self.mined is not None and self.mined.size:
+            rows = np.concatenate([rows, self.mined[batch].ravel()])
+        rows = np.setdiff1d(rows, batch)  # the batch's own targets are already the first rows of the bank
+        return self.targets[rows]
 
     def _micro_step(self, batch: np.ndarray, scale: float) -> float:
         items = [self.train_texts[i] for i in batch]
@@ -272,7 +294,7 @@ class LeafTrainer:
         with autocast(self.device, self.bf16):
             out = self.model(features)["sentence_embedding"]
         target = self.targets[batch].to(self.device)
-        bank = self._bank(self.state.step).to(self.device) if self.cfg.rank_weight else None
+        bank = self._bank(self.state.step, batch).to(self.device) if self.cfg.rank_weight else None
         loss = objective(out.float(), target, bank, self.cfg)
         if not torch.isfinite(loss):  # before any step: the weights and checkpoints stay those of the last good step
             raise UserError(f"distill.training: the training loss became {float(loss.detach())} at step "

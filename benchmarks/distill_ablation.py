@@ -51,6 +51,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cut from the teacher (3 layers)": {"distill": CUT},
     "quickstart-minilm (all but the cut)": {"sources": "quickstart", "training": BEST},
     "quickstart (all)": {"sources": "quickstart", "training": BEST, "distill": CUT},
+    "quickstart without the ranking term": {"sources": "quickstart", "training": {**BEST, "rank_weight": 0.0},
+                                            "distill": CUT},
+    "quickstart without Matryoshka": {"sources": "quickstart", "training": {**BEST, "matryoshka_dims": []},
+                                      "distill": CUT},
+    "quickstart, leaf architecture": {"sources": "quickstart", "training": {**BEST, "architecture": "leaf"},
+                                      "distill": CUT},
 }
 
 

@@ -38,7 +38,8 @@ def distill_table(rs: ResultSet) -> Table | None:
         sections.add(len(rows))
         tr = rec.training
         setup = (f"{tr.device} {'bf16' if tr.bf16 else 'fp32'}, {rec.student_init.architecture}, loss {tr.loss}"
-                 f"{f' + {tr.rank_weight} rank' if tr.rank_weight else ''}{f' (+{tr.rank_mined} mined)' if tr.rank_mined else ''}"
+                 f"{f' + {tr.rank_weight} rank' if tr.rank_weight else ''}"
+                 f"{f' (+{tr.rank_mined} mined)' if tr.rank_mined else ''}"
                  f"{', also at ' + '/'.join(map(str, tr.matryoshka_dims)) + '-d' if tr.matryoshka_dims else ''}"
                  f", max_seq_length {tr.max_seq_length}")
         for label, ev, timed in (("projection only", rec.projection_only, False), ("fine-tuned", rec.final, True)):

@@ -72,7 +72,7 @@ def variant_suite(name: str, change: dict[str, Any], steps: int, output: Path) -
     distill.update(change.get("distill", {}))
     if change.get("sources") != "quickstart":
         distill["data"]["sources"] = TODAY
-    distill["training"] = {**BASE_TRAINING, "max_steps": steps, "epochs": 20, "validate_every": max(steps, 1),
+    distill["training"] = {**BASE_TRAINING, "max_steps": steps, "epochs": 20, "validate_every": steps,
                            **change.get("training", {})}
     distill["curve_tasks"], distill["off_domain_tasks"] = IN_DOMAIN, OFF_DOMAIN
     path = output / f"{raw['name']}.yaml"

@@ -129,14 +129,14 @@ def objective(out: torch.Tensor, target: torch.Tensor, bank: torch.Tensor | None
     wraps a loss: the leaf is then asked for what the grid scores at 256-d, not only at full size."""
     full = out.shape[1]
     dims = [full] + [d for d in cfg.matryoshka_dims if d < full]
+    docs = torch.cat([target, bank]) if cfg.rank_weight and bank is not None else None
     total = out.new_zeros(())
     for dim in dims:
         o, t = (out, target) if dim == full else (prefix(out, dim), prefix(target, dim))
         loss = embedding_loss(o, t, cfg.loss)
-        if cfg.rank_weight and bank is not None:
-            docs = torch.cat([target, bank])
-            docs = docs if dim == full else prefix(docs, dim)
-            loss = loss + cfg.rank_weight * rank_loss(o, t, docs, cfg.rank_temperature)
+        if docs is not None:
+            d = docs if dim == full else prefix(docs, dim)
+            loss = loss + cfg.rank_weight * rank_loss(o, t, d, cfg.rank_temperature)
         total = total + loss
     return total / len(dims)
 
@@ -276,7 +276,7 @@ class LeafTrainer:
         the batch's mined neighbours, each row once."""
         rng = np.random.default_rng([self.cfg.seed, 7, step])
         rows = rng.choice(self.bank_rows, min(self.cfg.rank_bank, len(self.bank_rows)), replace=False)
-        if self.mined is not None and self.mined.size:
+        if self.mined is not None:
             rows = np.concatenate([rows, self.mined[batch].ravel()])
         rows = np.setdiff1d(rows, batch)  # the batch's own targets are already the first rows of the bank
         return self.targets[rows]

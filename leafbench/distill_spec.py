@@ -20,6 +20,10 @@ TextRole = Literal["auto", "query", "document"]
 OPERATIONAL_FIELDS = {"checkpoint_every"}
 
 
+# Bumped when the training loop's meaning changes for the same settings (2: mse is the squared L2 distance per text,
+# the ranking bank holds each row once); part of every distill run's identity.
+TRAINING_VERSION = 2
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -194,12 +198,13 @@ class DistillSpec(_Strict):
     def identity(self, models: dict[str, Any], tasks: list[Any]) -> dict[str, Any]:
         """Everything that determines the trained weights: its hash names the run folder.
 
-        The suite's tasks are part of it when eval queries are excluded, since they decide which texts are removed.
+        The suite's tasks are part of it when eval queries are excluded, since they decide which texts are removed;
+        TRAINING_VERSION stands for the training code itself, so a changed objective never reuses an older run.
         """
         spec = self.model_dump(mode="json")
         for key in OPERATIONAL_FIELDS:
             spec["training"].pop(key, None)
-        return {"distill": spec,
+        return {"distill": spec, "training_version": TRAINING_VERSION,
                 "teacher": models[self.teacher].model_dump(mode="json") if self.teacher else None,
                 "student": models[self.student].model_dump(mode="json"),
                 "eval_tasks": [t.model_dump(mode="json") for t in tasks] if self.data.exclude_eval_queries else []}

@@ -30,7 +30,7 @@ def _lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path) -> None:
+def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path, monkeypatch) -> None:
     data = {"sources": [{"packaged": "lee-background"}]}
     suite = parse_suite(_suite(tmp_path, {"data": data}), Path("s.yaml"))
     leaf, proj = suite.models["leaf"], suite.models["leaf-proj"]
@@ -42,6 +42,10 @@ def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path) ->
     assert other.distill_run_dir != suite.distill_run_dir
     same = parse_suite(_suite(tmp_path, {"data": data, "training": {"checkpoint_every": 7}}), Path("s.yaml"))
     assert same.distill_run_dir == suite.distill_run_dir  # operational only
+    # the training code's version is part of the identity: a changed objective gets a new folder, same settings
+    before = suite.distill_run_dir
+    monkeypatch.setattr("leafbench.distill_spec.TRAINING_VERSION", 999)
+    assert suite.distill_run_dir != before
 
 
 @pytest.mark.parametrize("distill, message", [

@@ -46,7 +46,9 @@ def test_search_over_a_row_source_equals_the_array_and_reads_in_chunks(precision
     top = retrieve(queries, rows, precision, 12, rescore=rescore, doc_chunk=64)
     ref = retrieve(queries, docs, precision, 12, rescore=rescore)
     np.testing.assert_array_equal(top.indices, ref.indices)
-    np.testing.assert_array_equal(top.scores, ref.scores)
+    # float32 dot products summed in another order (a 64-row chunk vs the whole matrix: BLAS blocks them
+    # differently, e.g. OpenBLAS's Haswell kernels) differ in the last bits; integer scores stay exact.
+    np.testing.assert_allclose(top.scores, ref.scores, rtol=1e-6, atol=1e-6)
     passes = 2 if precision.startswith("int8") else 1  # calibration + scan
     extra = 9 * 7 if rescore and precision != "float32" else 0  # at most the rescored candidates, gathered
     assert rows.rows_read <= passes * 500 + extra

@@ -16,6 +16,7 @@ from typing import Any
 from leafbench.deploy.analysis import DeployAnalysis, Point, analyse, largest_corpus
 from leafbench.deploy.budgets import Budget
 from leafbench.deploy.calibration import Calibration, calibrate, load_calibration
+from leafbench.timing import timed
 from leafbench.deploy.numbers import human_bytes, human_count
 from leafbench.deploy.scale import load_scale
 from leafbench.report.data import ResultSet
@@ -32,7 +33,8 @@ def calibration_for(rs: ResultSet, time_missing: bool = True) -> Calibration | N
     """This machine's search-cost calibration covering every evaluated (precision, dim); timed if missing."""
     pairs = sorted({(k[3], k[2]) for k in rs.cells})
     if time_missing and pairs:
-        return calibrate(rs.sources[0], pairs)
+        with timed("deploy calibration"):
+            return calibrate(rs.sources[0], pairs)
     return load_calibration(rs.sources)
 
 

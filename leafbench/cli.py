@@ -39,10 +39,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from leafbench.config import load_suite
+
+    suite = load_suite(args.suite, _suite_overrides(args))  # before importing torch: a suite mistake fails at once
     from leafbench.runner import RunOutcome, run_suite
     from leafbench.summary import grid_table, timings_table
 
-    suite = load_suite(args.suite, _suite_overrides(args))
     if args.ray:
         suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
 

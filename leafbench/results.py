@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -155,9 +156,7 @@ def results_lock(results_dir: Path, command: str = "run") -> Iterator[Path]:
         raise UserError(f"output: cannot write the results folder {results_dir} ({e.strerror or e}); "
                         f"pass --output DIR with a writable folder") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_flock(fd, fcntl.LOCK_EX, attempts=20):  # ~1 s: a `cache gc` probe holds it for microseconds
             pid, _, other = os.pread(fd, 256, 0).decode(errors="replace").partition("\n")[0].partition(" ")
             raise UserError(f"{path}: another `leafbench {other.strip() or 'run'}` (pid {pid.strip() or '?'}) is "
                             f"writing this results folder; wait for it to finish, or give this command another "
@@ -199,14 +198,24 @@ def locked_namespaces(results_dir: Path) -> set[str] | None:
     except FileNotFoundError:
         return None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-            return {line.strip() for line in lines[1:] if line.strip()}
-        return None  # we got it: nobody holds it
+        if _try_flock(fd, fcntl.LOCK_SH):
+            return None  # we got it: nobody holds it (closing the file releases it)
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        return {line.strip() for line in lines[1:] if line.strip()}
     finally:
         os.close(fd)
+
+
+def _try_flock(fd: int, kind: int, attempts: int = 1) -> bool:
+    """flock without blocking, retried `attempts` times 50 ms apart; True when taken."""
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if attempt + 1 < attempts:
+                time.sleep(0.05)
+    return False
 
 
 @contextlib.contextmanager

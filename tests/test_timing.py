@@ -45,11 +45,12 @@ def test_timed_nests_sums_and_counts_encodes() -> None:
 
 
 def test_a_run_records_its_stage_timings_and_ends_with_their_summary(tmp_path: Path, tiny_model: Path,
-                                                                     small_beir: Path) -> None:
+                                                                     small_beir: Path, monkeypatch) -> None:
     from leafbench.config import parse_suite
     from leafbench.runner import run_suite
     from leafbench.summary import timings_table
 
+    monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path / "cache"))  # an empty store: this run encodes
     suite = parse_suite({"name": "t", "output": str(tmp_path / "out"), "device": "cpu",
                          "models": {"m": {"id": str(tiny_model)}}, "configs": {"m": {"standard": "m"}},
                          "tasks": [{"path": str(small_beir), "name": "beir"}], "dims": ["full", 64],

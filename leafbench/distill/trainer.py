@@ -287,7 +287,8 @@ class LeafTrainer:
         cap = self.model.max_seq_length
         self.model.max_seq_length = self.caps[role]
         try:
-            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
+            # "" is no prompt (None would mean the model's default prompt); task= picks a Router's route
+            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role, ""), task=role)
         finally:
             self.model.max_seq_length = cap
         features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}

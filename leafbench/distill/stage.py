@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from leafbench.config import Suite
+from leafbench.config import Suite, spec_hash
 from leafbench.distill.curve import make_curve
 from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
 from leafbench.distill.export import model_card, save_router, save_student
+from leafbench.distill.inputs import changed_inputs, reexport, revalidate, run_inputs
 from leafbench.distill.model import build_student, fit_ridge, keep_layers, projection, teacher_normalizes
 from leafbench.distill.record import SCHEMA, DistillRecord, EvaluationRow, read_record
 from leafbench.distill.trainer import LeafTrainer, StepHook
@@ -232,9 +233,18 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     if finished is not None and finished.data.get("eval_queries_digest") != _digest(excluded):
         stderr.log("distill: the suite's evaluation queries changed since this student was trained; retraining")
         finished, force = None, True
+    inputs = run_inputs(suite, service) if finished is not None else None  # fingerprint cache: no model load
+    if finished is not None and finished.inputs != inputs:
+        changed = ", ".join(changed_inputs(finished.inputs, inputs or {})) or "the inputs"
+        stderr.log(f"distill: {changed} changed since this student was trained; retraining")
+        finished, force = None, True
+    outputs = _output_paths(spec, run)
+    if finished is not None and any(path and not finished.outputs.get(v) for v, path in outputs.items()):
+        stderr.log("distill: an output this run did not export is asked for now; retraining")
+        finished, force = None, True
     if finished is not None:
         stderr.log(f"distill: finished run reused ({run}); `leafbench distill --force` retrains")
-        return finished
+        return _reuse(finished, suite, service, outputs)
     _check_writable(run)
     if force:
         for child in run.iterdir():
@@ -270,12 +280,11 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     n_train = len(texts.train)
     trainer = LeafTrainer(model, texts.train, targets[:n_train], texts.validation, targets[n_train:], prompts, cfg,
                           run, device, curve=make_curve(suite, service), on_step=on_step)
-    names = {"projection": spec.outputs.projection, "finetuned": spec.outputs.finetuned,
-             "asymmetric": f"{spec.outputs.finetuned}-asym" if spec.teacher else None}
-    outputs = {k: str(run / v) if v else None for k, v in names.items()}
-
-    trainer.state.texts_digest = texts.stats["digest"]
-    checkpoint = _resume_point(trainer, restart, texts.stats["digest"])
+    # a checkpoint continues only on the same texts, from the same teacher, student and source contents
+    inputs = inputs or run_inputs(suite, service)
+    resume_key = spec_hash([texts.stats["digest"], inputs])
+    trainer.state.texts_digest = resume_key
+    checkpoint = _resume_point(trainer, restart, resume_key)
     ridge_s = 0.0
     if checkpoint is None:
         t0 = time.perf_counter()
@@ -290,7 +299,7 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
         teacher_id = suite.models[spec.teacher].id  # type: ignore[index]
         save_router(Path(outputs["finetuned"]), teacher_id, Path(outputs["asymmetric"]), prompts, device)
     rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer, layers,
-                  resumed=checkpoint.name if checkpoint else None,
+                  inputs, resumed=checkpoint.name if checkpoint else None,
                   timings={"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
                            "ridge_s": ridge_s, "total_s": time.perf_counter() - t_start})
     write_cards(rec)
@@ -299,9 +308,36 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     return rec
 
 
+def _output_paths(spec: DistillSpec, run: Path) -> dict[str, str | None]:
+    names = {"projection": spec.outputs.projection, "finetuned": spec.outputs.finetuned,
+             "asymmetric": f"{spec.outputs.finetuned}-asym" if spec.teacher else None}
+    return {k: str(run / v) if v else None for k, v in names.items()}
+
+
+def _reuse(rec: DistillRecord, suite: Suite, service: EmbeddingService,
+           outputs: dict[str, str | None]) -> DistillRecord:
+    """A finished run under settings that cannot change its weights: re-export under new output names, re-score on
+    new curve tasks, and record the current values of those settings."""
+    spec = suite.distill
+    assert spec is not None
+    now = spec.model_dump(mode="json", include={"curve_tasks", "off_domain_tasks", "outputs"})
+    before = {k: rec.spec.get(k) for k in now}
+    if before == now and rec.outputs == outputs:
+        return rec
+    if rec.outputs != outputs:
+        rec = reexport(rec, outputs)
+    if (before["curve_tasks"], before["off_domain_tasks"]) != (now["curve_tasks"], now["off_domain_tasks"]):
+        rec = revalidate(rec, suite, service)
+    rec = rec.model_copy(update={"spec": {**rec.spec, **now}})
+    write_cards(rec)
+    write_json_atomic(suite.distill_run_dir / RECORD, rec.dump())
+    return rec
+
+
 def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
             prompts: dict[str, str], service: EmbeddingService, native_cap: int, trainer: LeafTrainer,
-            layers: list[int] | None, resumed: str | None, timings: dict[str, float]) -> DistillRecord:
+            layers: list[int] | None, inputs: dict[str, Any], resumed: str | None,
+            timings: dict[str, float]) -> DistillRecord:
     cfg = spec.training
     teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
     return DistillRecord.model_validate({
@@ -323,7 +359,7 @@ def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray
                      "final_train_loss": state.last_loss, "device": trainer.device, "resumed_from": resumed},
         "projection_only": state.history[0], "final": state.history[-1], "history": state.history,
         "outputs": outputs, "timings": {k: round(v, 2) for k, v in timings.items()},
-        "spec": spec.model_dump(mode="json"), "environment": environment(),
+        "spec": spec.model_dump(mode="json"), "environment": environment(), "inputs": inputs,
     })
 
 

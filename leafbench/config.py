@@ -89,7 +89,9 @@ class TaskSpec(_Strict):
     max_queries: int | None = Field(default=None, gt=0)
     seed: int = 0
     # A local folder is checked strictly (a qrels line naming a missing doc is an error); `strict: false` keeps
-    # such lines as misses, as BEIR does (its own ArguAna zip has one).
+    # such lines as misses, as BEIR does (its own ArguAna zip has one); a `beir:` download is lenient about those
+    # unless `strict:` is given. Format problems (duplicate ids, a repeated qrels pair with another score, a bad
+    # first qrels line, a line without text) are errors for every folder unless `strict: false`.
     strict: bool = True
 
     @model_validator(mode="after")

@@ -4,8 +4,8 @@ A finished cell is reused only while its identity is unchanged (its `cell_hash` 
 input that can change a score has a function here: the weights and saved settings of each side (a fingerprint,
 leafbench.fingerprint) and, for a Router model, the route each role takes, the dtype the model
 actually runs in (`auto` resolved for the device), the prompts and max_seq_length as resolved, the task's data
-(a stamp: packaged builder + source package versions, a digest of a local BEIR folder's files, a public dataset's
-md5), dim, precision and its scoring variant, rescore depth, search backend, k_values, ignore_identical_ids, and
+(a stamp: packaged builder + source package versions, a digest of the BEIR files a local folder or a public
+dataset's download is read from), dim, precision and its scoring variant, rescore depth, search backend, k_values, ignore_identical_ids, and
 `SCORING_VERSION` for leafbench's own scoring code. Output folder and batch size are not inputs of a score.
 
 Fingerprints are cached by the model folder's file list (path, size, mtime, inode of each file), so checking a
@@ -19,6 +19,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,15 +162,45 @@ def file_digest(paths: list[Path]) -> str:
     return h.hexdigest()[:32]
 
 
+RECENT_S = 2.0  # a file modified this recently may change again within the clock tick its mtime records
+
+
+def _digest_file(folder: Path, split: str) -> Path:
+    key = f"{folder.resolve()}\0{split}"
+    return cache_dir() / "digests" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
 def beir_folder_digest(folder: Path, split: str) -> str:
-    """Digest of the three files a BEIR split is read from (missing files are left to the loader to report)."""
-    files = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
-    return file_digest([f for f in files if f.is_file()])
+    """Digest of the three files a BEIR split is read from (missing files are left to the loader to report).
+
+    Cached by the files' (path, size, mtime, inode), as model fingerprints are, so a rerun over a multi-GB corpus
+    stats three files instead of reading them; an edit changes the stats and the files are digested again. As git
+    does for "racily clean" files, a digest is not cached while a file's mtime is within RECENT_S of now (a second
+    write in the same clock tick, of the same size, would keep its stats)."""
+    files = [f for f in (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv")
+             if f.is_file()]
+    stats = [f.stat() for f in files]
+    signature = spec_hash([(str(f), st.st_size, st.st_mtime_ns, st.st_ino) for f, st in zip(files, stats)])
+    entry_file = _digest_file(folder, split)
+    try:
+        entry = json.loads(entry_file.read_text(encoding="utf-8"))
+        if entry["signature"] == signature:
+            return str(entry["digest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = file_digest(files)
+    if all(time.time() - st.st_mtime > RECENT_S for st in stats):
+        from leafbench.results import write_json_atomic
+
+        write_json_atomic(entry_file, {"folder": str(folder), "split": split, "signature": signature,
+                                       "digest": digest})
+    return digest
 
 
 def task_stamp(spec: TaskSpec) -> dict[str, Any]:
-    """What identifies a retrieval task's data without loading it (only a public dataset without an md5 is
-    downloaded first, to digest its files)."""
+    """What identifies a retrieval task's data without loading it: a packaged task's builder and source versions, or
+    a digest of the BEIR files it is read from (a public dataset's cached download included, so a cached folder
+    edited or fetched from another URL is seen; it is downloaded first when not cached yet)."""
     if spec.packaged is not None:
         from leafbench.datasets.packaged import packaged_task
 
@@ -179,12 +210,9 @@ def task_stamp(spec: TaskSpec) -> dict[str, Any]:
                 "source": f"{task.package}=={importlib.metadata.version(task.package)}",
                 "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed, **split}
     if spec.beir is not None:
-        from leafbench.datasets.beir import BEIR_MD5, download_beir
+        from leafbench.datasets.beir import download_beir
 
-        md5 = spec.md5 or (BEIR_MD5.get(spec.beir) if spec.url is None else None)
-        if md5 is not None:
-            return {"beir": spec.beir, "md5": md5, "split": spec.qrels_split}
-        folder = download_beir(spec.beir, url=spec.url)
+        folder = download_beir(spec.beir, url=spec.url, md5=spec.md5)  # fetched once, then the cached folder as it is
         return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.qrels_split), "split": spec.qrels_split}
     return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.qrels_split), "split": spec.qrels_split}
 

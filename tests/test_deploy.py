@@ -264,3 +264,32 @@ def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path, monkeypatch
     exact = model_for(models, "exact", "float32", 768)
     assert exact is not None and exact.source == "calibration"  # this machine's own timing wins
     assert model_for(models, "hnsw", "binary", 768) is None
+
+
+def test_cli_deploy_bad_input_each_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No cells, no throughput record with a latency budget, --docs 0 or absurd, negative / non-numeric budgets:
+    exit 2 and one line naming the flag or folder; a budget nothing fits: exit 0 and a line that says so."""
+    from leafbench.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_throughput = make_results(tmp_path / "no-throughput")
+    add_task_sizes(no_throughput)
+    write_calibration(no_throughput)
+    full = make_results(tmp_path / "full")
+    add_task_sizes(full)
+    write_calibration(full)
+    write_throughput(full)
+    cases = [([str(empty)], str(empty)), ([str(no_throughput), "--max-latency-ms", "5"], "no throughput record"),
+             ([str(full), "--docs", "0"], "--docs 0"), ([str(full), "--docs", "1e99"], "--docs 1e99"),
+             ([str(full), "--max-bytes", "-5"], "--max-bytes -5"), ([str(full), "--max-bytes", "abc"], "--max-bytes abc"),
+             ([str(full), "--max-latency-ms", "fast"], "--max-latency-ms fast")]
+    for argv, named in cases:
+        assert main(["deploy", *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and named in err and "\n" not in err and "Traceback" not in err, argv
+    assert main(["deploy", str(no_throughput)]) == 0  # bytes budgets still answer; the latency part is a note
+    assert "note: no throughput records" in capsys.readouterr().out
+    assert main(["deploy", str(full), "--max-bytes", "1"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "nothing fits <= 1 B/doc: the smallest, " in said and "/256/binary, needs 32 B/doc" in said

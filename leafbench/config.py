@@ -250,6 +250,8 @@ class Suite(_Strict):
         for name in self.distill.output_names():
             produced = init.model_copy(update={"id": str(self.distill_run_dir / name), "query_prompt": None,
                                                "document_prompt": None})  # prompts: the exported model's own
+            if self.distill.student_family == "static":  # a static model reads every token: no cap to set
+                produced = produced.model_copy(update={"max_seq_length": None})
             if self.models.setdefault(name, produced) != produced:
                 raise ValueError(f"models.{name}: this name is also a distill output (distill.outputs); "
                                  f"rename one of them")

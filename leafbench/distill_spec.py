@@ -26,6 +26,11 @@ OPERATIONAL_FIELDS = {"checkpoint_every"}
 # Bumped when the training loop's meaning changes for the same settings (2: mse is the squared L2 distance per text,
 # the ranking bank holds each row once); part of every distill run's identity.
 TRAINING_VERSION = 2
+# Bumped when the static family's token vectors change meaning for the same settings (leafbench.distill.static);
+# part of a static run's identity.
+STATIC_VERSION = 1
+StudentFamily = Literal["transformer", "static"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -135,6 +140,21 @@ class DistillTraining(_Strict):
     ridge_texts: int = Field(default=4000, gt=0)  # training texts used for the ridge fit (a seeded sample)
 
 
+class StaticVectors(_Strict):
+    """The static family's token vectors: model2vec's distillation of the `student` model (usually the teacher).
+
+    Each kept vocabulary token goes through the model alone (`[CLS] token [SEP]`, mean-pooled), then PCA to
+    `pca_dims` and SIF weighting `sif / (sif + p(rank))` with Zipf frequencies by vocabulary rank, as model2vec does.
+    `vocabulary`: keep the model's first N multi-character tokens by id (WordPiece vocabularies are
+    frequency-ordered), plus every one-character ASCII token so any word still tokenizes; None keeps the whole vocabulary (~30k: a minute of
+    teacher forward passes in bf16 here, three in fp32 on an AVX2 CPU; cached by the model's fingerprint).
+    """
+
+    vocabulary: int | None = Field(default=8000, gt=0)
+    pca_dims: int | None = Field(default=256, gt=0)  # None: the model's own dimension, no PCA
+    sif_coefficient: float | None = Field(default=1e-4, gt=0)  # None: no SIF weighting
+
+
 class DistillOutputs(_Strict):
     """Names under which the produced students join the suite's models (configs reference them like any model)."""
 
@@ -151,6 +171,11 @@ class DistillSpec(_Strict):
     # sentence-transformers' distillation example cuts a student from its teacher: with `student: teacher` the leaf
     # starts in the teacher's own space (None: the init as it is).
     student_layers: int | None = Field(default=None, gt=0)
+    # `transformer`: the student is the `student` model (+ projection); `static`: the student is `student`'s own
+    # token vectors (see StaticVectors) -> projection, trained with the same objective on the same teacher targets
+    # (`training.lr` is the token vectors' learning rate, `training.projection_lr` the projection's).
+    student_family: StudentFamily = "transformer"
+    static: StaticVectors = Field(default_factory=StaticVectors)
     outputs: DistillOutputs = Field(default_factory=DistillOutputs)
     data: DistillData
     training: DistillTraining = Field(default_factory=DistillTraining)
@@ -173,6 +198,8 @@ class DistillSpec(_Strict):
             if name in trained:
                 raise ValueError(f"off_domain_tasks: '{name}' is also a training source (data.sources); an "
                                  f"off-domain task must stay out of training")
+        if self.student_family == "static" and self.student_layers is not None:
+            raise ValueError("student_layers: cuts a transformer; the static family has no layers (drop it)")
         if self.outputs.projection == self.outputs.finetuned:
             raise ValueError("outputs: 'projection' and 'finetuned' need different names")
         return self
@@ -221,6 +248,12 @@ class DistillSpec(_Strict):
         spec = self.model_dump(mode="json")
         for key in OPERATIONAL_FIELDS:
             spec["training"].pop(key, None)
+        if self.student_family == "static":
+            spec["static_version"] = STATIC_VERSION
+        else:
+            # the family's fields stay out of a transformer run's identity: its folder is the one it had before them
+            spec.pop("static")
+            spec.pop("student_family")
         return {"distill": spec, "training_version": TRAINING_VERSION,
                 "teacher": models[self.teacher].model_dump(mode="json") if self.teacher else None,
                 "student": models[self.student].model_dump(mode="json"),

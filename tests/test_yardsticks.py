@@ -119,3 +119,19 @@ def test_yardsticks_kept_apart_from_training_sources_validate(tmp_path: Path) ->
     suite = parse_suite(_distill_suite(tmp_path, tasks, [{"packaged": "bbc-news"}, {"packaged": "wikipedia"}], off),
                         tmp_path / "s.yaml")
     assert suite.distill is not None and suite.distill.off_domain_tasks == off
+
+
+def test_quickstart_reports_test_splits_and_its_dev_twin_differs_only_by_the_split() -> None:
+    """Settings are chosen on quickstart-dev and reported by the quickstart: the two suites must be one setup."""
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent / "suites"
+    quick, dev = (yaml.safe_load((root / f).read_text()) for f in ("quickstart.yaml", "quickstart-dev.yaml"))
+    off = quick["distill"]["off_domain_tasks"]
+    assert sorted(t.split("-test")[0] for t in off) == sorted(["recipes", *YARDSTICKS])
+    assert all(t.get("split") == "test" for t in quick["tasks"] if t["packaged"] in ["recipes", *YARDSTICKS])
+    as_test = yaml.safe_load(yaml.safe_dump(dev).replace("split: dev", "split: test").replace("-dev-d", "-test-d"))
+    assert {**as_test, "name": "quickstart"} == quick
+    for path in (root / "quickstart.yaml", root / "quickstart-dev.yaml"):
+        suite = parse_suite(yaml.safe_load(path.read_text()), path)
+        assert suite.distill is not None and len(suite.distill.off_domain_tasks) == 4

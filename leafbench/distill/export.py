@@ -168,6 +168,14 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
               "|---:|---:|---:|" + "---:|" * len(tasks)]
     lines += [f"| {ev.step} | {ev.samples_seen} | {_fmt(ev.val_cosine)} | "
               + " | ".join(_curve_cell(ev.curve.get(t)) for t in tasks) + " |" for ev in rec.history]
+    if off:
+        shares = {t: final.curve[t].share for t in sorted(off) if t in final.curve}
+        worst = final.worst_share(True)
+        lines += ["", "## Off-domain yardsticks", "",
+                  "Tasks kept out of every training mix, each a different query shape; the student's asymmetric "
+                  "nDCG@10 as % of the teacher's at the last step: "
+                  + ", ".join(f"{t} {'-' if v is None else f'{100 * v:.1f}%'}" for t, v in shares.items())
+                  + (f"; worst {100 * worst:.1f}%." if worst is not None else ".")]
     if rec.evaluation:
         lines += ["", "## Evaluation (nDCG@10, full dim, float32)", "",
                   "| task | config | mode | query model | document model | nDCG@10 |", "|---|---|---|---|---|---:|"]

@@ -53,6 +53,12 @@ class Validation(_Model):
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
+    def worst_share(self, off_domain: bool) -> float | None:
+        """The lowest share of the teacher's nDCG@10 over in- or off-domain tasks: alignment differs by query shape,
+        and a mean over yardsticks hides the shape it fails on."""
+        shares = [p.share for p in self.curve.values() if p.off_domain == off_domain and p.share is not None]
+        return min(shares) if shares else None
+
 
 class Teacher(_Model):
     name: str | None

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # list (GCIDE, from `english-words`) and the docstrings of Python's standard library (technical reference text).
 PackagedText = Literal["wikipedia", "lee-background", "bbc-news", "newsgroups", "vocabulary", "english-words",
                        "docstrings"]
+# The packaged retrieval tasks whose text each packaged training source reads (the others read no task's text):
+# an off-domain yardstick built from the same text would be trained on.
+SOURCE_TASK_TEXT: dict[str, set[str]] = {"wikipedia": {"wiki-sections"}, "bbc-news": {"bbc-news-titles"}}
 TextRole = Literal["auto", "query", "document"]
 # Settings that do not change the trained weights: editing them must not start a new run.
 OPERATIONAL_FIELDS = {"checkpoint_every"}
@@ -204,8 +207,12 @@ class DistillSpec(_Strict):
     def output_names(self) -> list[str]:
         return [n for n in (self.outputs.projection, self.outputs.finetuned) if n]
 
-    def check_against(self, models: dict[str, Any], task_names: list[str]) -> None:
-        """Cross-field checks against the suite (ValueError with the dotted field path, as pydantic reports)."""
+    def check_against(self, models: dict[str, Any], task_names: list[str],
+                      packaged: dict[str, str] | None = None) -> None:
+        """Cross-field checks against the suite (ValueError with the dotted field path, as pydantic reports).
+
+        `packaged` maps each packaged suite task to its registered task: an off-domain task stays out of training
+        only if no source reads its text under any name (another split or subset of it, or a packaged source)."""
         for field in ("teacher", "student"):
             ref = getattr(self, field)
             if ref is not None and ref not in models:
@@ -221,6 +228,16 @@ class DistillSpec(_Strict):
                 if name not in known:
                     raise ValueError(f"distill.{field}: no task named '{name}' in this suite "
                                      f"(tasks: {', '.join(sorted(known)) or 'none'})")
+        packaged = packaged or {}
+        for name in self.off_domain_tasks:
+            text = packaged.get(name)
+            for i, source in enumerate(self.data.sources if text else []):
+                reads = ({packaged.get(source.task, "")} if source.task is not None
+                         else SOURCE_TASK_TEXT.get(source.packaged or "", set()))
+                if text in reads:
+                    raise ValueError(f"distill.data.sources.{i}: reads the text of the packaged task '{text}', which "
+                                     f"off_domain_tasks keeps out of training (as '{name}'); drop the source or the "
+                                     f"off-domain task")
 
     def identity(self, models: dict[str, Any], tasks: list[Any]) -> dict[str, Any]:
         """Everything that determines the trained weights: its hash names the run folder.

@@ -1,7 +1,8 @@
 """A cell's identity: everything that determines its numbers, and nothing else, as one JSON-able dict.
 
 A finished cell is reused only while its identity is unchanged (its `cell_hash` is the identity's hash), so every
-input that can change a score has a function here: the weights of each side (a fingerprint), the dtype the model
+input that can change a score has a function here: the weights and saved settings of each side (a fingerprint,
+leafbench.fingerprint) and, for a Router model, the route each role takes, the dtype the model
 actually runs in (`auto` resolved for the device), the prompts and max_seq_length as resolved, the task's data
 (a stamp: packaged builder + source package versions, a digest of a local BEIR folder's files, a public dataset's
 md5), dim, precision and its scoring variant, rescore depth, search backend, k_values, ignore_identical_ids, and
@@ -29,6 +30,8 @@ from leafbench.roles import Role
 
 # Bump when leafbench's scoring changes numbers (search, metrics, transforms, the MTEB bridge): every cell recomputes.
 SCORING_VERSION = 1
+# Bump when ModelFacts (or the fingerprint's definition, leafbench.fingerprint) changes: cached facts recompute.
+FACTS_VERSION = 2
 _NOT_WEIGHTS = (".md",)  # model cards: rewritten after evaluation, never read by the encoder
 
 
@@ -44,6 +47,7 @@ class ModelFacts:
     dim: int
     prompts: dict[str, str] = field(default_factory=dict)
     max_seq_length: int | None = None
+    routes: dict[str, str] = field(default_factory=dict)  # a Router model's route per role ({} for other models)
 
 
 def model_folder(model_id: str) -> Path | None:
@@ -74,7 +78,8 @@ def cached_facts(folder: Path, signature: str) -> ModelFacts | None:
     """The facts recorded for this folder when its files had this signature, else None."""
     try:
         entry = json.loads(_facts_file(folder).read_text(encoding="utf-8"))
-        if entry["folder"] == str(folder) and entry["signature"] == signature:
+        if entry["folder"] == str(folder) and entry["signature"] == signature and \
+                entry.get("version") == FACTS_VERSION:
             return ModelFacts(**entry["facts"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -86,7 +91,7 @@ def remember_facts(folder: Path, signature: str, facts: ModelFacts) -> None:
     from leafbench.results import write_json_atomic
 
     write_json_atomic(_facts_file(folder), {"folder": str(folder), "signature": signature,
-                                            "facts": facts.__dict__})
+                                            "version": FACTS_VERSION, "facts": facts.__dict__})
 
 
 def model_facts(spec: ModelSpec, load: Callable[[], ModelFacts]) -> ModelFacts:
@@ -119,9 +124,13 @@ class ResolvedModel:
         return self.spec.max_seq_length if self.spec.max_seq_length is not None else self.facts.max_seq_length
 
     def namespace(self, role: Role) -> dict[str, object]:
-        """Everything besides the text that determines an embedding: the embedding store's namespace too."""
-        return {"fingerprint": self.facts.fingerprint, "role": role, "prompt": self.prompt(role),
-                "max_seq_length": self.max_seq_length, "dtype": self.dtype}
+        """Everything besides the text that determines an embedding: the embedding store's namespace too. A Router
+        model's namespace also names the route the role takes (other models' namespaces keep their old shape)."""
+        ns: dict[str, object] = {"fingerprint": self.facts.fingerprint, "role": role, "prompt": self.prompt(role),
+                                 "max_seq_length": self.max_seq_length, "dtype": self.dtype}
+        if role in self.facts.routes:
+            ns["route"] = self.facts.routes[role]
+        return ns
 
 
 def resolved_dtype(dtype: str, device: str) -> str:
@@ -165,18 +174,19 @@ def task_stamp(spec: TaskSpec) -> dict[str, Any]:
         from leafbench.datasets.packaged import packaged_task
 
         task = packaged_task(spec.packaged)
+        split = {"split": spec.split} if spec.split is not None else {}  # absent: every query, as before splits
         return {"packaged": task.name, "version": task.version,
                 "source": f"{task.package}=={importlib.metadata.version(task.package)}",
-                "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed}
+                "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed, **split}
     if spec.beir is not None:
         from leafbench.datasets.beir import BEIR_MD5, download_beir
 
         md5 = spec.md5 or (BEIR_MD5.get(spec.beir) if spec.url is None else None)
         if md5 is not None:
-            return {"beir": spec.beir, "md5": md5, "split": spec.split}
+            return {"beir": spec.beir, "md5": md5, "split": spec.qrels_split}
         folder = download_beir(spec.beir, url=spec.url)
-        return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.split), "split": spec.split}
-    return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.split), "split": spec.split}
+        return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.qrels_split), "split": spec.qrels_split}
+    return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.qrels_split), "split": spec.qrels_split}
 
 
 def mteb_task_stamp(task: Any) -> dict[str, Any]:

@@ -14,10 +14,10 @@ def load_task(spec: TaskSpec) -> RetrievalData:
     """Packaged tasks are built into the cache, public BEIR datasets downloaded once, local folders read as is."""
     if spec.packaged is not None:
         data = load_packaged_task(spec.packaged, max_docs=spec.max_docs, max_queries=spec.max_queries,
-                                  seed=spec.seed)
+                                  seed=spec.seed, split=spec.split)
     elif spec.beir is not None:
-        data = load_beir_folder(download_beir(spec.beir, url=spec.url, md5=spec.md5), spec.split)
+        data = load_beir_folder(download_beir(spec.beir, url=spec.url, md5=spec.md5), spec.qrels_split)
     else:
-        data = load_beir_folder(Path(spec.path or ""), spec.split, strict=spec.strict)
+        data = load_beir_folder(Path(spec.path or ""), spec.qrels_split, strict=spec.strict)
     data.name = spec.task_name
     return data

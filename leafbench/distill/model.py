@@ -135,7 +135,8 @@ def autocast(device: str, enabled: bool) -> Iterator[None]:
 
 def embed(model, texts: list[str], roles: list[Role], prompts: dict[str, str], batch_size: int,
           bf16: bool) -> np.ndarray:
-    """The live model's float32 embeddings of texts, each with its role's prompt (the teacher's prompts)."""
+    """The live model's float32 embeddings of texts, each with its role's prompt (the teacher's prompts; "" is no
+    prompt, not the model's default one)."""
     out: np.ndarray | None = None
     was_training = model.training
     with torch.inference_mode(), autocast(str(model.device), bf16):
@@ -143,8 +144,9 @@ def embed(model, texts: list[str], roles: list[Role], prompts: dict[str, str], b
             idx = [i for i, r in enumerate(roles) if r == role]
             if not idx:
                 continue
-            emb = model.encode([texts[i] for i in idx], prompt=prompts.get(role) or None, batch_size=batch_size,
-                               convert_to_tensor=True, show_progress_bar=False).float().cpu().numpy()
+            encode = model.encode_query if role == "query" else model.encode_document  # a Router's route per role
+            emb = encode([texts[i] for i in idx], prompt=prompts.get(role, ""), batch_size=batch_size,
+                         convert_to_tensor=True, show_progress_bar=False).float().cpu().numpy()
             if out is None:
                 out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
             out[idx] = emb

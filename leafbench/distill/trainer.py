@@ -285,7 +285,8 @@ class LeafTrainer:
         items = [self.train_texts[i] for i in batch]
         role = items[0].role
         with capped(self.model, self.caps[role]):
-            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
+            # "" is no prompt (None would mean the model's default prompt); task= picks a Router's route
+            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role, ""), task=role)
         features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
         with autocast(self.device, self.bf16):
             out = self.model(features)["sentence_embedding"]

@@ -201,3 +201,30 @@ def test_a_static_family_with_student_layers_is_one_clear_error(world, tmp_path:
     path.write_text(yaml.safe_dump(suite))
     with pytest.raises((UserError, ValueError), match="student_layers"):
         load_suite(path)
+
+
+def test_throughput_measures_the_static_leaf_with_its_tokenizer_and_counts_its_table_apart(
+        trained: dict, world, tmp_path: Path, monkeypatch) -> None:
+    from leafbench.config import parse_suite
+    from leafbench.hardware import matmul_peak
+    from leafbench.throughput import run_throughput
+
+    monkeypatch.setattr("leafbench.throughput.measure.matmul_peak",
+                        lambda device, dtype: matmul_peak(device, dtype, (128, 256)))
+    leaf = trained["record"]["outputs"]["finetuned"]
+    suite = parse_suite({
+        "name": "tp", "output": str(tmp_path), "device": "cpu",
+        "models": {"teacher": {"id": str(world["teacher"]), "batch_size": 4}, "static": {"id": leaf}},
+        "configs": {"teacher": {"standard": "teacher"}}, "tasks": [{"path": str(world["beir"]), "name": "beir"}],
+        "throughput": {"docs": 8, "queries": 8, "synthetic_lengths": [16], "synthetic_texts": 4, "trials": 2,
+                       "warmup": 1, "latency_queries": 4, "batch_sizes": [4], "threads": 1, "teacher": "teacher"}},
+        tmp_path / "tp.yaml")
+    records = {r.model.name: r for r in run_throughput(suite).records}
+    static, teacher = records["static"], records["teacher"]
+    vocab = trained["record"]["student_init"]["static"]["vocabulary"]
+    assert static.n_embedding_parameters == vocab * 32 and static.n_active_parameters == 32 * 128
+    assert static.n_parameters == vocab * 32 + 32 * 128
+    assert teacher.n_active_parameters == teacher.n_parameters - teacher.n_embedding_parameters > 0
+    assert static.model.max_seq_length is None and static.latency_ms is not None
+    assert static.latency_ms.calls_per_trial >= 1 and static.latency_ms.n == 4
+    assert static.synthetic[0]["tokens"] == 16 and static.queries.tokens_mean > 0

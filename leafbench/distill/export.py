@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leafbench.timing import timed
+
 if TYPE_CHECKING:
     from leafbench.distill.record import DistillRecord
 
@@ -33,6 +35,7 @@ def _staging(target: Path) -> Path:
     return target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex}")
 
 
+@timed("export")
 def save_student(model, target: Path, prompts: dict[str, str], max_seq_length: int | None) -> Path:
     """Save a copy of `model` with the teacher's prompts and the init's own max_seq_length (training may cap it)."""
     from leafbench.distill.model import capped
@@ -49,6 +52,7 @@ def save_student(model, target: Path, prompts: dict[str, str], max_seq_length: i
     return target
 
 
+@timed("export")
 def save_router(student_path: Path, teacher_id: str, target: Path, prompts: dict[str, str], device: str) -> Path:
     """A Router model: queries -> the student at `student_path`, documents -> the teacher (loaded afresh, so it keeps
     its own max_seq_length rather than a suite's evaluation cap)."""

@@ -34,6 +34,7 @@ from leafbench.encoders import Encoder, load_sentence_transformer
 from leafbench.errors import UserError
 from leafbench.progress import stderr
 from leafbench.results import environment, now, write_json_atomic
+from leafbench.timing import timed
 
 RECORD = "distill.json"
 
@@ -77,6 +78,7 @@ def _given_embeddings(spec: DistillSpec) -> dict[int, np.ndarray]:
     return given
 
 
+@timed("teacher targets")
 def teacher_targets(texts: list[TrainText], given: dict[int, np.ndarray], service: EmbeddingService,
                     teacher: str | None) -> np.ndarray:
     """Teacher embeddings row-aligned with `texts`: file rows where given, else the teacher through the store."""
@@ -202,6 +204,7 @@ def _body_features(model, texts: list[TrainText], prompts: dict[str, str], batch
     return embed(body, [t.text for t in texts], [t.role for t in texts], prompts, batch_size, False)
 
 
+@timed("ridge features")
 def _fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
                     prompts: dict[str, str], cap: int) -> None:
     """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""

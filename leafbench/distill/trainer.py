@@ -31,6 +31,7 @@ from leafbench.roles import Role
 from leafbench.errors import UserError
 from leafbench.hardware import resolve_dtype
 from leafbench.progress import progress_bar, stderr
+from leafbench.timing import timed
 
 MEGA_BATCHES = 32  # length bucketing window: sort this many batches' worth of texts by length, then cut
 LOG_LINES = 10  # progress log lines per run (loss, lr, throughput)
@@ -245,6 +246,7 @@ class LeafTrainer:
     def encode(self, texts: list[str], role: Role) -> np.ndarray:
         return embed(self.model, texts, [role] * len(texts), self.prompts, self.cfg.batch_size, self.bf16)
 
+    @timed("validation")
     def validate(self, epoch: float) -> dict[str, Any]:
         """Held-out MSE and mean cosine to the teacher (+ the learning-curve tasks); appended to the history."""
         emb = embed(self.model, [t.text for t in self.validation], [t.role for t in self.validation],
@@ -307,6 +309,7 @@ class LeafTrainer:
             return self.state.step % self.cfg.validate_every == 0
         return self.steps[index + 1][0] != self.steps[index][0]  # end of an epoch
 
+    @timed("training")
     def train(self, resume_from: Path | None = None) -> TrainState:
         """Run (or continue) the planned steps; validates at step 0, per schedule, and at the end."""
         if resume_from is not None:

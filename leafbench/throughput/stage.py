@@ -69,6 +69,7 @@ class ThroughputOutcome:
     skipped: list[str] = field(default_factory=list)
     measured: int = 0
     reused: int = 0
+    paths: list[Path] = field(default_factory=list)  # every record file of the outcome, for the run manifest
 
 
 def _skip(outcome: ThroughputOutcome, line: str) -> None:
@@ -137,6 +138,7 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
             rec = None if force else _read_record(record_path(suite.results_dir, name, setup))
             if rec is not None and rec.measure_hash == mhash:
                 outcome.records.append(rec)
+                outcome.paths.append(record_path(suite.results_dir, name, setup))
                 outcome.reused += 1
             else:
                 todo.append((name, mhash, batch_sizes))
@@ -160,10 +162,12 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
                                                    "environment": environment()})
             write_json_atomic(record_path(suite.results_dir, name, setup), rec.dump())
             outcome.records.append(rec)
+            outcome.paths.append(record_path(suite.results_dir, name, setup))
             outcome.measured += 1
     if outcome.records:
         outcome.ratios = ratios(outcome.records, tp.teacher)
         write_json_atomic(suite.results_dir / "throughput" / "ratios.json", outcome.ratios.dump())
+        outcome.paths.append(suite.results_dir / "throughput" / "ratios.json")
     return outcome
 
 

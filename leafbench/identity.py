@@ -205,15 +205,16 @@ def task_stamp(spec: TaskSpec) -> dict[str, Any]:
         from leafbench.datasets.packaged import packaged_task
 
         task = packaged_task(spec.packaged)
+        split = {"split": spec.split} if spec.split is not None else {}  # absent: every query, as before splits
         return {"packaged": task.name, "version": task.version,
                 "source": f"{task.package}=={importlib.metadata.version(task.package)}",
-                "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed}
+                "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed, **split}
     if spec.beir is not None:
         from leafbench.datasets.beir import download_beir
 
         folder = download_beir(spec.beir, url=spec.url, md5=spec.md5)  # fetched once, then the cached folder as it is
-        return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.split), "split": spec.split}
-    return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.split), "split": spec.split}
+        return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.qrels_split), "split": spec.qrels_split}
+    return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.qrels_split), "split": spec.qrels_split}
 
 
 def mteb_task_stamp(task: Any) -> dict[str, Any]:

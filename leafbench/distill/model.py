@@ -31,6 +31,38 @@ def st_modules():
     return modules
 
 
+def is_static(model) -> bool:
+    """Whether a SentenceTransformer starts with a StaticEmbedding (no transformer, no token cap to set)."""
+    return isinstance(next(iter(model.children()), None), st_modules().StaticEmbedding)
+
+
+@contextlib.contextmanager
+def capped(model, cap: int | None) -> Iterator[None]:
+    """The model with max_seq_length `cap` inside the block; a static model has no cap (every token is looked up)."""
+    if cap is None or is_static(model):
+        yield
+        return
+    before = model.max_seq_length
+    model.max_seq_length = cap
+    try:
+        yield
+    finally:
+        model.max_seq_length = before
+
+
+def token_cap(model) -> int | None:
+    """The model's own token cap; None for a static model (its StaticEmbedding reports infinity)."""
+    return None if is_static(model) else int(model.max_seq_length)
+
+
+def token_lengths(model, texts: list[str]) -> np.ndarray:
+    """Tokens per text as the model's first module counts them (specials included for a transformer)."""
+    if is_static(model):
+        return np.array([len(e.ids) for e in model[0].tokenizer.encode_batch(texts, add_special_tokens=False)])
+    ids = model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length)
+    return np.array([len(i) for i in ids["input_ids"]])
+
+
 def teacher_normalizes(targets: np.ndarray) -> bool:
     norms = np.linalg.norm(targets, axis=1)
     return bool(np.all(np.abs(norms - 1.0) < NORM_TOLERANCE))

@@ -58,7 +58,11 @@ def token_counts(enc: Encoder, texts: list[str], role: Role) -> np.ndarray:
     out = []
     for start in range(0, len(texts), 256):
         features = enc.model.preprocess(texts[start:start + 256], prompt=prompt, task=role)  # a Router's route
-        out.append(features["attention_mask"].sum(dim=1).cpu().numpy())
+        if "attention_mask" in features:
+            out.append(features["attention_mask"].sum(dim=1).cpu().numpy())
+        else:  # a StaticEmbedding's flat token ids with each text's offset
+            ends = np.append(features["offsets"].cpu().numpy()[1:], len(features["input_ids"]))
+            out.append(ends - features["offsets"].cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 

@@ -85,7 +85,7 @@ def main() -> None:
         total = time.perf_counter() - start
         encode = service.encode_seconds
         parts = {name: sum(r.timings.get(f"{name}_s", 0.0) for r in records)
-                 for name in ("search", "metrics", "alignment")}
+                 for name in ("search", "metrics", "alignment_search")}
         print(f"grid: {len(records)} cells in {total:.1f} s; encoding alone {encode:.1f} s; "
               f"grid/encoding = {total / encode:.3f} (goal <= 1.10); "
               + ", ".join(f"{name} {secs:.2f} s" for name, secs in parts.items())

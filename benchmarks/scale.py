@@ -1,15 +1,19 @@
-"""Search at scale: exact numpy scan vs FAISS flat / HNSW / IVF, and the binary scan vs FAISS binary flat.
+"""Search at scale, side by side in one run: leafbench's exact scans (float32, int8, binary) and FAISS flat / HNSW /
+IVF / binary flat, batch-1 latency and a batch of queries.
 
-    python benchmarks/scale.py [--sizes 100k 300k 1M 3M] [--queries 1000] [--out results/bench/scale.json]
+    nice -n 10 python benchmarks/scale.py [--sizes 100k 300k 1M 3M] [--queries 1000] [--out results/bench/scale.json]
 
 Synthetic clustered 768-d embeddings (2,000 cluster centres + a shared 32-d latent + small isotropic noise,
 L2-normalised: a low intrinsic dimension like real embeddings) are written once as memory-mapped .npy shards (the
-smaller sizes are prefixes of the larger), read through a row source, never loaded whole. Each (size, backend) runs in a fresh
-subprocess that reports: search time for the queries (k=10), index build time, the process's own peak anonymous
-memory (RssAnon sampled from /proc/self/status every 20 ms: the memory-mapped embeddings are file pages and do not
-count), and recall@10 against the exact scan of the same precision. Then a growth exponent of search time vs N is
-fitted per backend (slope of log time vs log N). FAISS float backends hold the vectors in memory, so they are
-skipped above --faiss-max-gib. Results go to --out as JSON (written after every measurement) and a Markdown table.
+smaller sizes are prefixes of the larger), read through a row source, never loaded whole. Each (size, backend) runs
+in a fresh subprocess that reports: the median time of one query searched alone (--single queries, k=10, after one
+untimed search: what a user's request pays), the time to search the batch of --queries queries at once, index build
+time (for the quantized exact scans: packing the codes), the process's own peak anonymous memory (RssAnon sampled
+from /proc/self/status every 20 ms: the memory-mapped embeddings and memory-mapped code stores are file pages and
+do not count), and recall@10 against the exact scan of the same precision. Then a growth exponent of batch search
+time vs N is fitted per backend (slope of log time vs log N). FAISS float backends hold the vectors in memory, so
+they are skipped above --faiss-max-gib. Results go to --out as JSON (written after every measurement) and a Markdown
+table; speed-ups are against the float32 exact scan of the same size in the same run.
 """
 
 from __future__ import annotations
@@ -32,9 +36,10 @@ CHUNK = 32768
 CLUSTERS, LATENT = 2000, 32
 QUERY_CHUNK = 256  # score block 256 x 32768: the scan's own memory, whatever N
 HNSW_SWEEP = (64, 128, 256, 512, 1024)  # efSearch values also measured on the built HNSW index
-BACKENDS = ("exact", "faiss-flat", "hnsw", "ivf", "binary-scan", "faiss-binary-flat")
-REFERENCE = {"exact": "exact", "faiss-flat": "exact", "hnsw": "exact", "ivf": "exact",
+BACKENDS = ("exact", "int8-scan", "binary-scan", "faiss-flat", "hnsw", "ivf", "faiss-binary-flat")
+REFERENCE = {"exact": "exact", "faiss-flat": "exact", "hnsw": "exact", "ivf": "exact", "int8-scan": "int8-scan",
              "binary-scan": "binary-scan", "faiss-binary-flat": "binary-scan"}
+SCANS = {"exact": "float32", "int8-scan": "int8", "binary-scan": "binary"}  # leafbench's exact scans
 FLOAT_FAISS = ("faiss-flat", "hnsw", "ivf")
 HNSW = {"backend": "hnsw", "hnsw_m": 32, "ef_construction": 64, "ef_search": 128}
 IVF = {"backend": "ivf", "nlist": 1024, "nprobe": 32}
@@ -142,7 +147,7 @@ class AnonPeak:
         self.peak = max(self.peak, self.now())
 
 
-def worker(folder: Path, n: int, backend: str, n_queries: int) -> dict[str, Any]:
+def worker(folder: Path, n: int, backend: str, n_queries: int, n_single: int) -> dict[str, Any]:
     from leafbench.precisions import get
     from leafbench.search import SearchSpec, build_index
     from leafbench.search.exact import ExactScan
@@ -151,14 +156,20 @@ def worker(folder: Path, n: int, backend: str, n_queries: int) -> dict[str, Any]
     rows = ShardedRows(folder, n)
     with AnonPeak() as mem:
         t0 = time.perf_counter()
-        if backend in ("exact", "binary-scan"):
-            index: Any = ExactScan(rows, get("binary" if backend == "binary-scan" else "float32"), QUERY_CHUNK, CHUNK)
+        if backend in SCANS:
+            index: Any = ExactScan(rows, get(SCANS[backend]), QUERY_CHUNK, CHUNK)
         else:
             spec = {"faiss-flat": {"backend": "flat"}, "hnsw": HNSW, "ivf": IVF,
                     "faiss-binary-flat": {"backend": "flat"}}[backend]
             index = build_index(rows, "binary" if "binary" in backend else "float32", SearchSpec(**spec),
                                 doc_chunk=CHUNK, docs_key=rows.fingerprint)
         build_s = time.perf_counter() - t0
+        index.search(queries[:1], 10)  # untimed: first touch of the pages
+        single = []
+        for q in queries[1:1 + n_single]:
+            t1 = time.perf_counter()
+            index.search(q[None, :], 10)
+            single.append(time.perf_counter() - t1)
         t1 = time.perf_counter()
         _, idx = index.search(queries, 10)
         search_s = time.perf_counter() - t1
@@ -182,6 +193,7 @@ def worker(folder: Path, n: int, backend: str, n_queries: int) -> dict[str, Any]
     recall = recall_of(idx)
     return {"sweep": sweep, "n": n, "backend": backend, **({"hnsw": HNSW} if backend == "hnsw" else {}),
             "queries": n_queries, "search_s": round(search_s, 3),
+            "single_ms": round(1000 * float(np.median(single)), 3), "single_queries": len(single),
             "build_s": round(build_s, 3), "index_loaded": bool(getattr(index, "stats", {}).get("index_loaded")),
             "peak_anon_gib": round(mem.peak / 2**30, 3), "baseline_anon_gib": round(mem.baseline / 2**30, 3),
             "recall_at_10": recall, "equal_to_reference": bool(ref is not None and np.array_equal(idx, ref))}
@@ -201,17 +213,23 @@ def growth_exponents(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def table(result: dict[str, Any]) -> str:
-    lines = ["| N | backend | search 1k q (s) | build (s) | peak anon (GiB) | recall@10 vs exact | speed-up vs exact |",
-             "|---:|---|---:|---:|---:|---:|---:|"]
-    times = {(r["n"], r["backend"]): r["search_s"] for r in result["rows"]}
+    nq = result["queries"]
+    lines = [f"| N | backend | 1 query (ms, median) | search {nq:,} q (s) | build (s) | peak anon (GiB) | "
+             f"recall@10 vs exact | 1 q speed-up vs float32 | {nq:,} q speed-up vs float32 |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    by = {(r["n"], r["backend"]): r for r in result["rows"]}
+
+    def speed(r: dict[str, Any], key: str) -> str:
+        base = by.get((r["n"], "exact"), {}).get(key)
+        return f"{base / r[key]:.1f}x" if base and r.get(key) else "–"
+
     for r in result["rows"]:
-        base = times.get((r["n"], REFERENCE[r["backend"]]))
-        speed = f"{base / r['search_s']:.1f}x" if base and r["search_s"] else "–"
         recall = "–" if r["recall_at_10"] is None else f"{r['recall_at_10']:.4f}"
-        lines.append(f"| {r['n']:,} | {r['backend']} | {r['search_s']:.2f} | {r['build_s']:.1f} | "
-                     f"{r['peak_anon_gib']:.2f} | {recall} | {speed} |")
+        single = f"{r['single_ms']:.1f}" if r.get("single_ms") is not None else "–"
+        lines.append(f"| {r['n']:,} | {r['backend']} | {single} | {r['search_s']:.2f} | {r['build_s']:.1f} | "
+                     f"{r['peak_anon_gib']:.2f} | {recall} | {speed(r, 'single_ms')} | {speed(r, 'search_s')} |")
     exps = ", ".join(f"{b} {e}" for b, e in result["growth_exponent"].items())
-    return "\n".join(lines) + f"\n\nGrowth exponent of search time vs N: {exps}"
+    return "\n".join(lines) + f"\n\nGrowth exponent of batch search time vs N: {exps}"
 
 
 def _record(path: Path, result: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +254,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", nargs="+", default=["100k", "300k", "1M", "3M"])
     ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--queries", type=int, default=1000, help="the batch searched at once")
+    ap.add_argument("--single", type=int, default=20, help="queries searched one at a time (median reported)")
     ap.add_argument("--data", type=Path, default=None, help="shard folder (default <leafbench cache>/bench/scale)")
     ap.add_argument("--out", type=Path, default=Path("results/bench/scale.json"))
     ap.add_argument("--faiss-max-gib", type=float, default=4.0, help="skip FAISS float indexes larger than this")
@@ -254,7 +273,7 @@ def main() -> None:
     folder = args.data or cache_dir() / "bench" / "scale"
     HNSW.update(hnsw_m=args.hnsw_m, ef_construction=args.hnsw_efc)
     if args.worker:
-        print(json.dumps(worker(folder, int(args.worker[0]), args.worker[1], args.queries)))
+        print(json.dumps(worker(folder, int(args.worker[0]), args.worker[1], args.queries, args.single)))
         return
     sizes = sorted(parse_size(s) for s in args.sizes)
     ensure_data(folder, sizes[-1], args.queries)
@@ -263,7 +282,10 @@ def main() -> None:
     (folder / "results").mkdir(exist_ok=True)
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or None
     result: dict[str, Any] = {"dim": DIM, "queries": args.queries, "k": 10, "cpu": cpu, "cores": os.cpu_count(),
+                              "commit": commit,
                               "hnsw": HNSW, "ivf": IVF, "rows": [], "growth_exponent": {}}
     order = sorted(args.backends, key=lambda b: REFERENCE[b] != b)
     for n in sizes:
@@ -274,12 +296,13 @@ def main() -> None:
             env = {**os.environ, "LEAFBENCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(Path(__file__).parents[1])}
             load = os.getloadavg()[0]
             proc = subprocess.run([sys.executable, __file__, "--worker", str(n), backend, "--queries",
-                                   str(args.queries), "--data", str(folder), "--hnsw-m", str(args.hnsw_m),
+                                   str(args.queries), "--single", str(args.single), "--data", str(folder), "--hnsw-m", str(args.hnsw_m),
                                    "--hnsw-efc", str(args.hnsw_efc)], capture_output=True, text=True, env=env)
             if proc.returncode:
                 print(f"{backend} at N={n:,} failed:\n{proc.stderr[-2000:]}", flush=True)
                 continue
-            row = {**json.loads(proc.stdout.strip().splitlines()[-1]), "load_avg_before": round(load, 1)}
+            row = {**json.loads(proc.stdout.strip().splitlines()[-1]), "load_avg_before": round(load, 1),
+                   "load_avg_after": round(os.getloadavg()[0], 1)}
             result = _record(args.out, result, row)
             print(json.dumps(row), flush=True)
     print(table(result))

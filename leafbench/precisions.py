@@ -6,8 +6,11 @@ become query vectors, how a block of codes is scored, whether float32 rescoring 
 in a result (`variant`), and what the MTEB bridge hands mteb (vectors, similarity name, output dtype label). A new
 precision is one subclass and one `register` call plus tests; nothing else branches on precision names.
 
-Scores are exact for the quantized precisions: int8 and bit products are small integers (or an integer vector
-times one float query vector), computed in a float type that holds them exactly (float64 where float32 could not).
+The exact scan keeps each precision's stored codes (`layout`, `pack`: built once, when the index is built) and
+scores a block of them with `block_scores`, through the kernels of `leafbench.kernels`: popcount on packed words for
+binary, integer or int8 x float products for int8, so a quantized scan reads its own bytes and never a float32
+copy of the corpus. Scores are exact for the quantized precisions: int8 and bit products are small integers (or an
+integer vector times one float query vector), computed in a type that holds them exactly.
 
 `binary` is sign bits (bit = x > 0), packed: sentence-transformers' `ubinary`; its score is -Hamming distance.
 This module never imports torch (sentence-transformers' quantizer is imported on first int8-affine use).
@@ -15,14 +18,24 @@ This module never imports torch (sentence-transformers' quantizer is imported on
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from leafbench import kernels
 from leafbench.transforms import (CHUNK_ROWS, Int8Calibration, Rows, binarize, calibrate_int8, dequantize_int8,
                                   quantize_int8)
 
-_EXACT_FLOAT32_INT = 2 ** 24  # float32 holds every integer up to this, so integer dot products below it are exact
+
+@dataclass(frozen=True)
+class CodeLayout:
+    """The exact scan's stored codes: `width` values of `dtype` per document; `columns`: stored word-major
+    ([width, n]), so a kernel walks one word of every document of a block in one contiguous pass."""
+
+    dtype: type[np.generic]
+    width: int
+    columns: bool = False
 
 
 class Precision:
@@ -50,26 +63,31 @@ class Precision:
         raise NotImplementedError
 
     def encode_queries(self, queries: np.ndarray, params: Any) -> np.ndarray:
-        """Query vectors V such that score = scores(V @ doc_matrix(codes).T), in `dot_dtype`."""
+        """Query rows in the form `block_scores` takes (float vectors, int8 codes, packed words)."""
         raise NotImplementedError
 
-    def doc_matrix(self, codes: np.ndarray, dim: int) -> np.ndarray:
-        """Codes as the matrix the query vectors multiply (the codes themselves, except for binary)."""
-        return codes
+    def layout(self, dim: int) -> CodeLayout | None:
+        """How the exact scan stores the codes of `dim`-d documents; None: it scans the float32 rows themselves."""
+        return None
 
-    def dot_dtype(self, dim: int) -> type[np.floating]:
-        """Float type in which the block product is exact (or, for float32, as exact as the embeddings)."""
-        return np.float32
+    def pack(self, docs: np.ndarray, params: Any) -> np.ndarray:
+        """Stored rows [m, layout.width] of float32 document rows (one chunk at a time)."""
+        return self.encode_documents(docs, params)
 
-    def scores(self, dots: np.ndarray, dim: int) -> np.ndarray:
-        """Map a block product to scores, in place where possible (identity except for binary)."""
-        return dots
+    def block_scores(self, queries: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+        """[nq, m] scores of encoded queries against a block of stored codes in `layout` (word-major when
+        `layout.columns`); any numeric dtype whose order is the score order."""
+        raise NotImplementedError
 
     def score(self, query_vectors: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-        """[nq, n] scores of encoded queries against a block of document codes."""
-        dtype = self.dot_dtype(dim)
-        dmat = self.doc_matrix(codes, dim).astype(dtype, copy=False)
-        return self.scores(query_vectors.astype(dtype, copy=False) @ dmat.T, dim)
+        """[nq, n] scores of encoded queries against `encode_documents` codes (as the exact scan computes them)."""
+        layout = self.layout(dim)
+        stored = self.pack_codes(codes)
+        return self.block_scores(query_vectors, stored.T if layout is not None and layout.columns else stored, dim)
+
+    def pack_codes(self, codes: np.ndarray) -> np.ndarray:
+        """`encode_documents` codes as stored rows (the same, except binary's bytes grouped into words)."""
+        return codes
 
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:
         """The float32 vectors the MTEB bridge hands mteb, whose `mteb_similarity` ranks as this precision does."""
@@ -92,6 +110,9 @@ class Float32(Precision):
     def encode_queries(self, queries: np.ndarray, params: Any) -> np.ndarray:
         return queries
 
+    def block_scores(self, queries: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+        return queries @ codes.T
+
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:
         return x
 
@@ -108,6 +129,12 @@ class _Int8(Precision):
 
     def encode_documents(self, docs: np.ndarray, params: Int8Calibration) -> np.ndarray:
         return quantize_int8(docs, params)
+
+    def layout(self, dim: int) -> CodeLayout:
+        return CodeLayout(np.int8, dim)
+
+    def block_scores(self, queries: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+        return kernels.int8_dot(queries, codes)
 
 
 class SymmetricInt8(_Int8):
@@ -145,11 +172,6 @@ class AffineInt8(_Int8):
     def encode_queries(self, queries: np.ndarray, params: Int8Calibration) -> np.ndarray:
         return quantize_int8(queries, params)
 
-    def dot_dtype(self, dim: int) -> type[np.floating]:
-        # |code| <= 128, so |dot| <= 128 * 128 * dim: exact in float32 up to 1024 dims, else ranked in float64
-        # (TopK scores are float32, so past 1024 dims the reported scores, not the ranking, are rounded)
-        return np.float64 if 128 * 128 * dim > _EXACT_FLOAT32_INT else np.float32
-
     def code_values(self, codes: np.ndarray, params: Int8Calibration) -> np.ndarray:
         """The numbers the codes stand for in the score: the raw codes (the offsets do not cancel)."""
         return codes.astype(np.float32)
@@ -175,16 +197,24 @@ class UnsignedBinary(Precision):
         return binarize(docs)
 
     def encode_queries(self, queries: np.ndarray, params: Any) -> np.ndarray:
-        return self.doc_matrix(binarize(queries), queries.shape[1])
+        return kernels.words(binarize(queries))
 
-    def doc_matrix(self, codes: np.ndarray, dim: int) -> np.ndarray:
-        bits = np.unpackbits(codes, axis=1, count=dim)  # count=dim drops the padding bits of the last byte
-        return bits.astype(np.float32) * 2 - 1
+    def layout(self, dim: int) -> CodeLayout:
+        return CodeLayout(np.uint64, -(-dim // 64), columns=True)
 
-    def scores(self, dots: np.ndarray, dim: int) -> np.ndarray:
-        dots -= dim  # dots - dim = -2 * hamming
-        dots *= 0.5
-        return dots
+    def pack(self, docs: np.ndarray, params: Any) -> np.ndarray:
+        return kernels.words(binarize(docs))
+
+    def pack_codes(self, codes: np.ndarray) -> np.ndarray:
+        return kernels.words(codes)
+
+    def block_scores(self, queries: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+        """-Hamming as float32 (exact): popcount for a few queries, a +-1 int8 GEMM for a batch."""
+        if len(queries) <= kernels.POPCOUNT_MAX_QUERIES:
+            hamming = kernels.hamming_popcount(queries, codes)
+        else:
+            hamming = kernels.hamming_gemm(kernels.signs(queries, dim), codes, dim)
+        return np.negative(hamming, dtype=np.float32)
 
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:
         return (x > 0).astype(np.float32)

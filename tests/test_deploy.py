@@ -73,6 +73,7 @@ def test_bytes_per_document_as_stored() -> None:
     assert footprint("binary", 100, 10).per_doc == 13  # 100 bits in 13 bytes
     rescored = footprint("binary", 768, 1000, rescore=100)
     assert rescored.ram == 96 * 1000 and rescored.disk == 96 * 1000 + 3072 * 1000  # float32 copy on disk only
+    assert rescored.per_doc == 96 + 3072 and rescored.rescore_copy == 3072 * 1000  # ... and it counts
     measured = footprint("float32", 768, 2000, index_bytes_per_doc=3200.0)
     assert measured.per_doc == 3200 and measured.ram == 6.4e6 and measured.measured_index
 
@@ -160,7 +161,7 @@ def test_report_has_the_deploy_section(results: Path, tmp_path: Path) -> None:
                      (o["bytes_per_doc"]["value"], o["ndcg_at_10"]["value"]) !=
                      (p["bytes_per_doc"]["value"], p["ndcg_at_10"]["value"]) for o in doc["points"])
         assert on != beaten, p["label"]
-    assert all(f["bytes_per_doc"]["source"] == "measured" for f in front)  # at the evaluated size
+    assert all(f["bytes_per_doc"]["source"] == "computed" for f in front)  # from the layout, not read from disk
     teacher = by_label["teacher/768/float32"]
     assert teacher["encode_p50_ms"]["value"] == 20.0 and teacher["docs_per_s"]["value"] == 10.0
     assert teacher["encode_hours"] == {"value": pytest.approx(5000 / 10 / 3600), "source": "projected"}
@@ -264,3 +265,67 @@ def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path, monkeypatch
     exact = model_for(models, "exact", "float32", 768)
     assert exact is not None and exact.source == "calibration"  # this machine's own timing wins
     assert model_for(models, "hnsw", "binary", 768) is None
+
+
+def test_cli_deploy_bad_input_each_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """No cells, no throughput record with a latency budget, --docs 0 or absurd, negative / non-numeric budgets:
+    exit 2 and one line naming the flag or folder; a budget nothing fits: exit 0 and a line that says so."""
+    from leafbench.cli import main
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    no_throughput = make_results(tmp_path / "no-throughput")
+    add_task_sizes(no_throughput)
+    write_calibration(no_throughput)
+    full = make_results(tmp_path / "full")
+    add_task_sizes(full)
+    write_calibration(full)
+    write_throughput(full)
+    cases = [([str(empty)], str(empty)), ([str(no_throughput), "--max-latency-ms", "5"], "no throughput record"),
+             ([str(full), "--docs", "0"], "--docs 0"), ([str(full), "--docs", "1e99"], "--docs 1e99"),
+             ([str(full), "--max-bytes", "-5"], "--max-bytes -5"), ([str(full), "--max-bytes", "abc"], "--max-bytes abc"),
+             ([str(full), "--max-latency-ms", "fast"], "--max-latency-ms fast")]
+    for argv, named in cases:
+        assert main(["deploy", *argv]) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and named in err and "\n" not in err and "Traceback" not in err, argv
+    assert main(["deploy", str(no_throughput)]) == 0  # bytes budgets still answer; the latency part is a note
+    assert "note: no throughput records" in capsys.readouterr().out
+    assert main(["deploy", str(full), "--max-bytes", "1"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "nothing fits <= 1 B/doc: the smallest, " in said and "/256/binary, needs 32 B/doc" in said
+
+
+def test_rescored_latency_includes_rescoring_and_its_bytes_the_float32_copy(tmp_path: Path) -> None:
+    """A rescoring cell's latency = quantized search + the calibrated rescoring of R candidates; its bytes/doc add
+    the float32 copy it rescores from; the cost table shows the rescoring model."""
+    from leafbench.deploy.analysis import analyse
+    from leafbench.deploy.calibration import RESCORE, RESCORE_DEPTHS, Timing
+    from leafbench.report.data import load_results
+
+    folder = make_results(tmp_path / "results")
+    add_task_sizes(folder)
+    write_throughput(folder)
+    write_calibration(folder)
+    plain = analyse(load_results([str(folder)]), load_calibration([folder]))
+    for path in folder.rglob("*.json"):  # every cell rescored the top 100
+        rec = json.loads(path.read_text())
+        if "rescore" in rec and "task_size" in rec:
+            path.write_text(json.dumps({**rec, "rescore": 100}))
+    cal = load_calibration([folder])
+    cal = cal.model_copy(update={"timings": cal.timings + [
+        Timing(precision=RESCORE, dim=d, n_docs=r, ms_per_query=0.01 * r, trials_ms=[0.01 * r])
+        for d in (768, 384, 256) for r in RESCORE_DEPTHS]})
+    rescored = analyse(load_results([str(folder)]), cal)
+    before = {p.label: p for p in plain.points}
+    for p in rescored.points:
+        if p.precision == "float32":  # nothing to rescore
+            assert p.search_ms == before[p.label].search_ms and p.rescore_ms is None
+            assert p.bytes_per_doc == before[p.label].bytes_per_doc
+        else:
+            assert p.rescore_ms == pytest.approx(1.0)  # 0.01 ms per candidate, R = 100 (a calibrated depth)
+            assert p.search_ms == pytest.approx(before[p.label].search_ms + 1.0)
+            assert p.bytes_per_doc == pytest.approx(before[p.label].bytes_per_doc + 4 * p.dim)
+    assert any(m.precision == RESCORE for m in rescored.cost_models)
+    for p in analyse(load_results([str(folder)]), load_calibration([folder])).points:  # no rescoring timing
+        assert p.precision == "float32" or (p.search_ms is None and p.latency_ms is None)

@@ -3,10 +3,12 @@
 Quality is the mean nDCG@10 over the result set's tasks (a point missing a task is left out: a partial mean would
 not compare). Costs, each marked measured or projected:
 
-    bytes/doc, RAM, disk   the storage layout (leafbench.deploy.storage) or a built index's measured size; measured
-                           at the evaluated corpus size, projected at any other N (int8 scales amortise over N)
+    bytes/doc, RAM, disk   computed from the storage layout (leafbench.deploy.storage: codes in RAM, plus the float32
+                           copy on disk a rescoring configuration reads from), or a built index's size read from disk:
+                           measured at the evaluated corpus size, projected (scaled) to any other N
     query latency          the query model's batch-1 encode p50 (measured by the throughput stage) + one query's
-                           search time at N (leafbench.deploy.projection; measured only at a calibrated size)
+                           search time at N (leafbench.deploy.projection; measured only at a calibrated size) + for a
+                           rescoring configuration, its float32 rescoring of R candidates (calibrated too)
     encoding hours         N / the document model's docs/s (measured rate, projected time), on the device the
                            throughput stage measured
     grid search            the grid's own search time per query on each task (measured, batched over the task's
@@ -23,16 +25,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from leafbench.deploy.budgets import Answer, Budget, best_under
-from leafbench.deploy.calibration import TIMED_AS, Calibration
+from leafbench.deploy.calibration import RESCORE, TIMED_AS, Calibration
 from leafbench.deploy.pareto import frontier
 from leafbench.deploy.projection import SearchCostModel, all_models, model_for
 from leafbench.deploy.storage import footprint
+from leafbench.precisions import get as get_precision
 from leafbench.throughput.record import ThroughputRecord
 
 if TYPE_CHECKING:  # the report package imports this module: its names load when analyse() runs
     from leafbench.report.data import ResultSet
 
-Source = Literal["measured", "projected"]
+Source = Literal["measured", "projected", "computed"]
 DEFAULT_BYTE_BUDGETS = (32.0, 128.0, 512.0)
 
 
@@ -55,6 +58,7 @@ class Point:
     docs_per_s: float | None  # document model (measured)
     encode_hours: float | None  # N documents (projected from docs_per_s)
     grid_search_ms: dict[str, float] = field(default_factory=dict)  # task -> measured ms/query in the grid
+    rescore_ms: float | None = None  # the float32 rescoring of `rescore` candidates, included in search_ms
 
     @property
     def label(self) -> str:
@@ -154,16 +158,30 @@ def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
                 if t.precision == timed and t.dim == dim and t.n_docs == n_docs]
         if at_n:  # a calibrated size: the timing itself, not the model
             search_ms, search_source = at_n[0], "measured"
+        rescore_ms = None
+        if rescore and get_precision(precision).rescorable and search_ms is not None:
+            rescoring = model_for(models, "exact", RESCORE, dim)
+            rescore_ms = rescoring.ms(rescore) if rescoring else None
+            # a rescored latency without its rescoring would flatter it: unknown rescoring, unknown latency
+            search_ms = search_ms + rescore_ms if rescore_ms is not None else None
+            if rescore_ms is None:
+                search_source = None
+            elif search_source == "measured" and rescoring and rescore not in rescoring.sizes:
+                search_source = "projected"
         docs_per_s = d.docs_per_s.median if d is not None and d.docs_per_s else None
+        if measured_index is None:
+            bytes_source: Source = "computed"
+        else:
+            bytes_source = "measured" if n_docs == evaluated else "projected"
         points.append(Point(
             config=config, dim=dim, precision=precision, backend=_backend(recs[0]), quality=quality,
             evaluated_docs=evaluated, rescore=rescore, bytes_per_doc=fp.per_doc,
-            bytes_source="measured" if n_docs == evaluated else "projected",
+            bytes_source=bytes_source,
             ram_bytes=fp.ram, disk_bytes=fp.disk,
             encode_p50_ms=q.latency_ms.p50 if q is not None and q.latency_ms else None,
             search_ms=search_ms, search_source=search_source, docs_per_s=docs_per_s,
             encode_hours=n_docs / docs_per_s / 3600 if docs_per_s else None,
-            grid_search_ms={r["task"]: ms for r in recs if (ms := _grid_ms(r)) is not None}))
+            grid_search_ms={r["task"]: ms for r in recs if (ms := _grid_ms(r)) is not None}, rescore_ms=rescore_ms))
     return points
 
 
@@ -211,6 +229,7 @@ def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None =
     answers = [best_under(points, b, lambda p: p.quality, lambda p: p.bytes_per_doc, lambda p: p.latency_ms)
                for b in budgets]
     used = {(p.backend, TIMED_AS.get(p.precision, p.precision), p.dim) for p in points}
+    used |= {("exact", RESCORE, p.dim) for p in points if p.rescore_ms is not None}
     return DeployAnalysis(
         n_docs=n, n_docs_given=given, points=points,
         bytes_frontier=frontier(points, lambda p: p.bytes_per_doc, lambda p: p.quality),

@@ -11,7 +11,9 @@ waits for its slowest thread, and the timings turn into multiples of the schedul
 the fastest of the trials (the cost of the work itself; the median is kept beside it), so the model describes the
 machine, not its load at that moment. A few seconds in all; the record is kept in leafbench's cache and in
 `<results>/deploy/`, keyed by machine and backend, and a later report or `leafbench deploy` on the same machine
-reuses it (entries for new dims are added, not redone).
+reuses it (entries for new dims are added, not redone). Where a cell rescores, float32 rescoring is timed too
+(`RESCORE`: gathering R = 100, 300, 1,000 random candidate rows and scoring them for one query), so a rescored
+configuration's latency is its quantized search plus its rescoring.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ SIZES = (2_000, 6_000, 12_000)
 REPEATS = 5  # single-query searches per (precision, dim, N); the fastest is kept
 K = 100
 THREADS = 1
-TIMED_AS = {"float32": "float32", "int8": "int8", "int8-affine": "int8", "binary": "binary"}
+RESCORE = "rescore"  # float32 rescoring of R candidates, timed like a precision with "N" = R
+RESCORE_DEPTHS = (100, 300, 1000)
+TIMED_AS = {"float32": "float32", "int8": "int8", "int8-affine": "int8", "binary": "binary", RESCORE: RESCORE}
 METHOD = (f"fastest of {REPEATS} single-query searches (k={K}) per size after one untimed search, against an "
           f"already built exact-scan index of N random unit vectors (numpy BLAS, {THREADS} thread)")
 
@@ -65,7 +69,8 @@ class Calibration(BaseModel):
 
     def has(self, precision: str, dim: int) -> bool:
         timed = TIMED_AS.get(precision, precision)
-        return {t.n_docs for t in self.timings if t.precision == timed and t.dim == dim} >= set(SIZES)
+        sizes = RESCORE_DEPTHS if timed == RESCORE else SIZES
+        return {t.n_docs for t in self.timings if t.precision == timed and t.dim == dim} >= set(sizes)
 
 
 def _cpu_model() -> str:
@@ -115,19 +120,30 @@ def load_calibration(folders: list[Path], backend: str = "exact") -> Calibration
 
 
 def _time_one(precision: str, dim: int, n_docs: int, rng: np.random.Generator) -> Timing:
-    from leafbench.search import build_index
+    """One query's search against n_docs documents, or (RESCORE) one query's float32 rescoring of n_docs
+    candidates gathered at random from SIZES[-1] rows."""
+    from leafbench.search import build_index, rescore_head
 
-    docs = rng.standard_normal((n_docs, dim), dtype=np.float32)
+    docs = rng.standard_normal((max(n_docs, SIZES[-1]) if precision == RESCORE else n_docs, dim), dtype=np.float32)
     docs /= np.linalg.norm(docs, axis=1, keepdims=True)
     queries = rng.standard_normal((REPEATS + 1, dim), dtype=np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    index = build_index(docs, precision)
+    if precision == RESCORE:
+        candidates = rng.permutation(len(docs))[:n_docs][None, :]
+
+        def one(q: np.ndarray) -> object:
+            return rescore_head(q[None, :], docs, np.zeros(candidates.shape, np.float32), candidates, n_docs, K)
+    else:
+        index = build_index(docs, precision)
+
+        def one(q: np.ndarray) -> object:
+            return index.search(q[None, :], K)
     trials = []
     with threadpool_limits(THREADS):
-        index.search(queries[:1], K)  # untimed: first touch of the codes
+        one(queries[0])  # untimed: first touch of the codes
         for q in queries[1:]:
             start = time.perf_counter()
-            index.search(q[None, :], K)
+            one(q)
             trials.append((time.perf_counter() - start) * 1000)
     return Timing(precision=precision, dim=dim, n_docs=n_docs, ms_per_query=round(min(trials), 4),
                   median_ms=round(float(np.median(trials)), 4), trials_ms=[round(t, 4) for t in trials])
@@ -146,7 +162,7 @@ def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact"
     rng = np.random.default_rng(0)
     timings = [t for t in cal.timings if (t.precision, t.dim) not in set(todo)]
     for precision, dim in todo:
-        timings.extend(_time_one(precision, dim, n, rng) for n in SIZES)
+        timings.extend(_time_one(precision, dim, n, rng) for n in (RESCORE_DEPTHS if precision == RESCORE else SIZES))
     cal = cal.model_copy(update={"timings": timings, "created": now(),
                                  "load_average": [round(x, 2) for x in os.getloadavg()]})
     for target in (folder, _cache_folder()):

@@ -6,8 +6,9 @@ so amortised over its N documents; binary keeps d/8 bytes (packed sign bits). A 
 records its size (the FAISS backends put `search.index_bytes` into the cell) uses that measured size instead:
 index bytes / documents, which includes the index's own overhead (graph links, centroids).
 
-Rescoring (`rescore > 0`) needs the float32 vectors too; they are read from disk for the candidates only, so they
-count towards disk and not RAM.
+Rescoring (`rescore > 0`) needs the float32 vectors too: leafbench's rescoring gathers the R candidates' rows from
+the memory-mapped embedding store, so that copy is kept on disk (not in RAM), and it counts: bytes per document are
+everything the configuration keeps (codes in RAM + the float32 copy on disk it rescores from).
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ class Footprint:
     """Bytes of an index over N documents: in RAM (what the search touches) and on disk (what must be kept)."""
 
     ram: float
-    disk: float
-    per_doc: float  # ram / N: the frontier's x axis
+    disk: float  # ram + the float32 rescoring copy (on disk)
+    per_doc: float  # disk / N, everything kept: the frontier's x axis
     measured_index: bool  # True when the size came from a built index's own byte count
+    rescore_copy: float = 0.0  # bytes of the float32 copy a rescoring configuration reads candidates from (disk)
 
 
 def footprint(precision: str, dim: int, n_docs: float, rescore: int = 0,
@@ -52,5 +54,5 @@ def footprint(precision: str, dim: int, n_docs: float, rescore: int = 0,
     else:
         ram = code_bytes(precision, dim) * n_docs + fixed_bytes(precision, dim)
     rescoring = 4 * dim * n_docs if rescore and precision != "float32" else 0.0
-    return Footprint(ram=ram, disk=ram + rescoring, per_doc=ram / n_docs,
-                     measured_index=index_bytes_per_doc is not None)
+    return Footprint(ram=ram, disk=ram + rescoring, per_doc=(ram + rescoring) / n_docs,
+                     measured_index=index_bytes_per_doc is not None, rescore_copy=rescoring)

@@ -15,13 +15,13 @@ from typing import Any
 
 from leafbench.deploy.analysis import DeployAnalysis, Point, analyse, largest_corpus
 from leafbench.deploy.budgets import Budget
-from leafbench.deploy.calibration import Calibration, calibrate, load_calibration
-from leafbench.timing import timed
+from leafbench.deploy.calibration import RESCORE, Calibration, calibrate, load_calibration
 from leafbench.deploy.numbers import human_bytes, human_count
 from leafbench.deploy.scale import load_scale
 from leafbench.report.data import ResultSet
 from leafbench.report.render import Cell, Table
 from leafbench.results import write_json_atomic
+from leafbench.timing import timed
 
 DEPLOY_TABLE_PREFIX = "deploy_"
 DEPLOY_FIGURES = ("frontier_bytes", "frontier_latency", "rescoring")
@@ -30,8 +30,10 @@ _MEMO: dict[int, tuple[ResultSet, DeployAnalysis | None]] = {}
 
 
 def calibration_for(rs: ResultSet, time_missing: bool = True) -> Calibration | None:
-    """This machine's search-cost calibration covering every evaluated (precision, dim); timed if missing."""
-    pairs = sorted({(k[3], k[2]) for k in rs.cells})
+    """This machine's search-cost calibration covering every evaluated (precision, dim), and the rescoring of
+    every dim a cell rescores at; timed if missing."""
+    pairs = sorted({(k[3], k[2]) for k in rs.cells} |
+                   {(RESCORE, k[2]) for k, rec in rs.cells.items() if int(rec.get("rescore") or 0) > 0})
     if time_missing and pairs:
         with timed("deploy calibration"):
             return calibrate(rs.sources[0], pairs)
@@ -66,11 +68,16 @@ def rescoring_for(rs: ResultSet) -> tuple[str | None, list[Any]]:
 
 
 def _source_header(name: str, sources: list[str | None]) -> tuple[str, bool]:
-    """The header with '(measured)' or '(projected)' when the column is uniform; else flag per-cell marks."""
+    """The header with '(measured)', '(projected)' or '(computed)' when the column is uniform; else per-cell
+    marks."""
     known = {s for s in sources if s}
     if len(known) == 1:
         return f"{name} ({known.pop()})", False
-    return (f"{name} (ᵐ measured, ᵖ projected)", True) if known else (name, False)
+    marks = ", ".join(f"{_SUP[k]} {k}" for k in ("measured", "projected", "computed") if k in known)
+    return (f"{name} ({marks})", True) if known else (name, False)
+
+
+_SUP = {"measured": "ᵐ", "projected": "ᵖ", "computed": "ᶜ"}
 
 
 def _cell(value: float | None, digits: int, source: str | None, marked: bool) -> Cell:
@@ -110,7 +117,8 @@ def _cost_columns(points: list[Point]) -> tuple[list[str], dict[str, bool]]:
     b, mb = _source_header("bytes/doc", [p.bytes_source for p in points])
     lat, ml = _source_header("query latency ms", [p.latency_source for p in points])
     s, ms = _source_header("search ms at N", [p.search_source for p in points])
-    ram = "RAM at N (measured)" if all(p.bytes_source == "measured" for p in points) else "RAM at N (projected)"
+    kinds = {p.bytes_source for p in points}
+    ram = f"RAM at N ({kinds.pop()})" if len(kinds) == 1 else "RAM at N (computed / measured / projected)"
     disk = ram.replace("RAM", "disk")
     return (["nDCG@10 (measured)", b, lat, "encode p50 ms (measured)", s, ram, disk,
              "doc encoding hours at N (projected)"], {"bytes": mb, "latency": ml, "search": ms})
@@ -135,10 +143,12 @@ def frontier_table(a: DeployAnalysis) -> Table | None:
     caption = (f"The configurations no other beats on both quality and cost: nDCG@10 (mean of the tasks) against "
                f"bytes per document and against query latency (batch-1 query encoding + one query's exact search), "
                f"{_n_label(a)}. {len(a.points)} points in all ({len(a.bytes_frontier)} on the bytes frontier, "
-               f"{len(a.latency_frontier)} on the latency frontier). {_setup_text(a)}; {_check_text(a)}. Bytes are "
-               f"the stored codes (float32 4d, int8 d + its per-dim scales over N, binary d/8, or a built index's "
-               f"measured size); disk adds float32 vectors when a cell rescores. Encoding hours = N / measured "
-               f"docs/s of the document model.")
+               f"{len(a.latency_frontier)} on the latency frontier). {_setup_text(a)}; {_check_text(a)}. Bytes per "
+               f"document count everything a configuration keeps: its codes in RAM, computed from the layout "
+               f"(float32 4d, int8 d + its per-dim scales over N, binary d/8) or measured (a built index's size on "
+               f"disk), plus, for a rescoring configuration, the float32 copy it rescores from, kept on disk (the "
+               f"memory-mapped store); its latency includes the rescoring of its R candidates. Encoding hours = N "
+               f"/ measured docs/s of the document model.")
     return Table("deploy_frontier", "Deploy: quality/cost frontier", caption,
                  ["Config", "Dim", "Precision", "Backend", "Frontier", *columns], rows, numeric_from=5,
                  terminal_skip=_terminal_skip(a, columns))

@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 out = Console()
+MAX_DOCS = 10 ** 13  # far above any corpus; beyond it the costs are meaningless numbers
 
 
 def budgets_from(args: argparse.Namespace) -> list[Any] | None:
@@ -38,18 +39,39 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from leafbench.report.deploy import budget_table, deploy_analysis, frontier_table
 
     n_docs = int(parse_number(args.docs, "--docs", integer=True)) if args.docs is not None else None
+    if n_docs is not None and n_docs > MAX_DOCS:
+        raise UserError(f"--docs {args.docs}: expected at most {MAX_DOCS:.0e} documents (a corpus size to cost)")
     budgets = budgets_from(args)
     rs = load_results(args.results)
     analysis = deploy_analysis(rs, n_docs, budgets)
     if analysis is None:
         raise UserError(f"{', '.join(args.results)}: no retrieval cells (deploy ranks retrieval configurations; "
                         f"expected results of `leafbench run` with tasks)")
+    if args.max_latency_ms is not None and analysis.throughput_setup is None:
+        raise UserError(f"--max-latency-ms {args.max_latency_ms}: {', '.join(args.results)} holds no throughput "
+                        f"record, so no configuration has a query latency (run `leafbench throughput SUITE` first)")
     for table in (budget_table(analysis), frontier_table(analysis)):
         if table is not None:  # the terminal gets the deciding columns; tables/ and deploy.json keep them all
             out.print(table.to_rich())
+    for answer in analysis.answers:
+        if answer.best is None:
+            out.print(f"nothing fits {answer.budget.label}: {cheapest(analysis)}", highlight=False)
     for note in analysis.notes + rs.notes:
         out.print(f"note: {note}", highlight=False)
     return 0
+
+
+def cheapest(analysis: Any) -> str:
+    """What the least demanding configurations need, so a user sees how far the budget is from any of them."""
+    from leafbench.deploy.numbers import human_bytes
+
+    by_bytes = min(analysis.points, key=lambda p: p.bytes_per_doc, default=None)
+    timed = [p for p in analysis.points if p.latency_ms is not None]
+    parts = [f"the smallest, {by_bytes.label}, needs {human_bytes(by_bytes.bytes_per_doc)}/doc"] if by_bytes else []
+    if timed:
+        fastest = min(timed, key=lambda p: p.latency_ms)
+        parts.append(f"the fastest, {fastest.label}, {fastest.latency_ms:.3g} ms/query")
+    return "; ".join(parts) or "no configuration has a cost"
 
 
 def add_deploy_command(sub: Any) -> None:

@@ -64,17 +64,17 @@ def mteb_task(rec: dict[str, Any]) -> MtebTask:
     spec = TaskSpec.model_validate(rec.get("task_spec") or {"path": rec["task"], "name": rec["task"]})
     if spec.beir in BEIR_TO_MTEB:  # an official download; a local `path:` folder may be a subset: not mapped
         meta = mteb.get_task(BEIR_TO_MTEB[spec.beir]).metadata
-        return MtebTask(meta.name, meta.revision or "unknown", spec.split, list(meta.eval_langs))
+        return MtebTask(meta.name, meta.revision or "unknown", spec.qrels_split, list(meta.eval_langs))
     if spec.packaged in PACKAGED_TO_MTEB:
         from leafbench.datasets.mteb_tasks import offline_task
 
         try:
             meta = offline_task(PACKAGED_TO_MTEB[spec.packaged], spec.max_docs, spec.max_queries, spec.seed).metadata
-            return MtebTask(meta.name, meta.revision or "unknown", spec.split, list(meta.eval_langs))
+            return MtebTask(meta.name, meta.revision or "unknown", spec.qrels_split, list(meta.eval_langs))
         except UserError:  # its text package is not installed here: keep the leafbench name
             pass
     revision = "leafbench-" + spec_hash({"task": spec.model_dump(exclude_none=True), "size": rec.get("task_size")})
-    return MtebTask(rec["task"], revision, spec.split, [UNKNOWN_LANGUAGE])
+    return MtebTask(rec["task"], revision, spec.split or "test", [UNKNOWN_LANGUAGE])
 
 
 def mteb_scores(scores: dict[str, float]) -> dict[str, Any]:
@@ -199,8 +199,10 @@ def _task_result(rec: dict[str, Any], task: MtebTask) -> Any:
     from leafbench.evaluate.mteb.grid import mteb_version
 
     timings = rec.get("timings") or {}
-    # this cell's search and metrics, plus the encoding it shares with the other cells of its config
-    seconds = sum(float(timings.get(k) or 0) for k in ("search_s", "metrics_s", "encode_s_shared"))
+    # this cell's whole retrieval (build, search, recall check), alignment search and metrics, plus the encoding it
+    # shares with the other cells of its config (older cells record only search_s, which then held all of it)
+    parts = ("retrieve_s", "alignment_search_s") if "retrieve_s" in timings else ("search_s",)
+    seconds = sum(float(timings.get(k) or 0) for k in (*parts, "metrics_s", "encode_s_shared"))
     scores = {**mteb_scores(rec["scores"]), "hf_subset": "default", "languages": task.languages}
     return TaskResult(dataset_revision=task.revision, task_name=task.name, mteb_version=mteb_version(),
                       scores={task.split: [scores]}, evaluation_time=round(seconds, 3))

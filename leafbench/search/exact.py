@@ -1,9 +1,12 @@
 """The exact scan: brute-force top-k over any row source, in memory bounded by one chunk, not by the corpus.
 
-Each search reads the documents chunk by chunk, encodes the chunk under the precision (int8 codes, packed bits),
-scores it against every query chunk and merges each block's top-k into a running top-k per query, so the scan's
-own memory is one decoded chunk, one score block and the top-k buffers; the corpus itself stays wherever the row
-source keeps it (e.g. memory-mapped). The queries x corpus score matrix never exists.
+Building the scan of a quantized precision packs the rows once into its stored codes (int8 codes, packed bits:
+`leafbench.search.codes`), as an index would be built; float32 scans the rows themselves. Each search then walks
+the documents block by block, scores each block against every query chunk with the precision's kernel (popcount,
+integer products: `leafbench.kernels`) and merges each block's top-k into a running top-k per query, so the
+search's own memory is one score block and the top-k buffers; the float32 corpus stays wherever the row source
+keeps it (e.g. memory-mapped) and large code stores are memory-mapped too. The queries x corpus score matrix never
+exists.
 
 On CUDA the float32 scan runs in torch on the GPU (`TorchFloatScan`): the same loop with the block product and
 top-k on the device and the tie rule repaired on the host for the rows whose ties straddle the cut.
@@ -12,12 +15,14 @@ top-k on the device and the tie rule repaired on the host for the rows whose tie
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from leafbench.precisions import Precision
-from leafbench.search.topk import block_topk, merge_topk, repair_row, spans
+from leafbench.search.codes import CodeStore
+from leafbench.search.topk import block_topk, merge_topk, repair_row, sorted_topk, spans
 from leafbench.transforms import Rows, iter_chunks
 
 
@@ -34,6 +39,8 @@ class ExactScan:
         self.query_chunk, self.doc_chunk = query_chunk, doc_chunk
         self.dim = int(rows.shape[1])
         self.params = params if params is not None else precision.calibrate(rows, doc_chunk, "docs")
+        layout = precision.layout(self.dim)
+        self.codes = None if layout is None else CodeStore(rows, precision, self.params, layout, doc_chunk)
         self.stats: dict[str, Any] = {}
 
     @property
@@ -47,21 +54,30 @@ class ExactScan:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-min(k, n_docs) per query, sorted by the tie rule (score desc, then higher index first)."""
         k = min(k, self.n_docs)
-        p, dtype = self.precision, self.precision.dot_dtype(self.dim)
-        qmat = p.encode_queries(queries, self.params).astype(dtype, copy=False)
-        qspans = list(spans(len(qmat), self.query_chunk))
-        best = [(np.empty((stop - start, 0), dtype), np.empty((stop - start, 0), np.int64)) for start, stop in qspans]
-        for dstart, chunk in iter_chunks(self.rows, self.doc_chunk, "docs"):
-            dmat = p.doc_matrix(p.encode_documents(chunk, self.params), self.dim).astype(dtype, copy=False)
+        qform = self.precision.encode_queries(queries, self.params)
+        qspans = list(spans(len(qform), self.query_chunk))
+        best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qspans)
+        for dstart, block in self._blocks():
             for i, (qstart, qstop) in enumerate(qspans):
-                block_scores, block_idx = self._block_topk(qmat[qstart:qstop], dmat, k)
-                best[i] = merge_topk(*best[i], block_scores, block_idx + dstart, k)
-        scores = np.concatenate([s for s, _ in best]) if best else np.empty((0, k), dtype)
-        indices = np.concatenate([i for _, i in best]) if best else np.empty((0, k), np.int64)
-        return scores.astype(np.float32), indices
+                block_scores, block_idx = self._block_topk(qform[qstart:qstop], block, k)
+                found = best[i]
+                best[i] = sorted_topk(block_scores, block_idx + dstart, k) if found is None else \
+                    merge_topk(*found, block_scores, block_idx + dstart, k)
+        done = [b for b in best if b is not None]
+        if not done:
+            return np.empty((len(qform), k), np.float32), np.empty((len(qform), k), np.int64)
+        return np.concatenate([s for s, _ in done]).astype(np.float32), np.concatenate([i for _, i in done])
 
-    def _block_topk(self, qmat: np.ndarray, dmat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return block_topk(self.precision.scores(qmat @ dmat.T, self.dim), k)
+    def _blocks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, block) over the corpus: stored codes, or the float32 rows read chunk by chunk."""
+        if self.codes is None:
+            yield from iter_chunks(self.rows, self.doc_chunk, "docs")
+            return
+        for start, stop in spans(self.n_docs, self.doc_chunk):
+            yield start, self.codes.block(start, stop)
+
+    def _block_topk(self, qmat: np.ndarray, block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return block_topk(self.precision.block_scores(qmat, block, self.dim), k)
 
 
 class TorchFloatScan(ExactScan):

@@ -26,6 +26,7 @@ from leafbench.encoders import Encoder, resolve_device
 from leafbench.hardware import cpu_model, resolve_dtype
 from leafbench.progress import stderr
 from leafbench.results import environment, now, read_json, write_json_atomic
+from leafbench.throughput.params import parameter_counts
 from leafbench.throughput.flops import FlopModel, hf_config, max_positions
 from leafbench.throughput.measure import ModelRun, Setup, measure_setup
 from leafbench.throughput.onnx import onnx_encoder, onnx_unavailable
@@ -154,7 +155,7 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
             config = hf_config(enc.model)
             runner = onnx_encoder(enc, tp.threads or torch.get_num_threads()) if setup.backend == "onnx" else enc
             runs.append(ModelRun(runner, FlopModel.from_config(config), max_positions(config), sample, tp, setup,
-                                 batch_sizes, sum(p.numel() for p in enc.model.parameters())))
+                                 batch_sizes, parameter_counts(enc.model)))
         for (name, mhash, _), measured in zip(todo, measure_setup(runs, setup)):
             rec = ThroughputRecord.model_validate({**measured, "suite": suite.name, "measure_hash": mhash,
                                                    "created": now(), "settings": tp.model_dump(),

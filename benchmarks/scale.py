@@ -296,8 +296,8 @@ def main() -> None:
             env = {**os.environ, "LEAFBENCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(Path(__file__).parents[1])}
             load = os.getloadavg()[0]
             proc = subprocess.run([sys.executable, __file__, "--worker", str(n), backend, "--queries",
-                                   str(args.queries), "--single", str(args.single), "--data", str(folder), "--hnsw-m", str(args.hnsw_m),
-                                   "--hnsw-efc", str(args.hnsw_efc)], capture_output=True, text=True, env=env)
+                                   str(args.queries), "--single", str(args.single), "--data", str(folder),
+                                   "--hnsw-m", str(args.hnsw_m), "--hnsw-efc", str(args.hnsw_efc)], capture_output=True, text=True, env=env)
             if proc.returncode:
                 print(f"{backend} at N={n:,} failed:\n{proc.stderr[-2000:]}", flush=True)
                 continue

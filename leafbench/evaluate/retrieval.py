@@ -27,7 +27,7 @@ from leafbench.metrics import evaluate_run, mean_cosine, run_from_topk, topk_ove
 from leafbench.records import RetrievalCell
 from leafbench.results import RunLog, cell_path, environment, now
 from leafbench.precisions import get as get_precision
-from leafbench.search import retrieve
+from leafbench.search import retrieve, search_identity
 from leafbench.transforms import TruncatedRows, truncate
 
 PER_QUERY_METRICS = ("NDCG@10", "Recall@100", "MRR@10")  # kept per query for paired significance tests
@@ -100,7 +100,8 @@ class RetrievalGrid(CountedGrid):
                                                     get_precision(precision).variant,
                                                     self.suite.rescore if get_precision(precision).rescorable else 0,
                                                     self.suite.k_values, self.suite.ignore_identical_ids,
-                                                    self.suite.search_for(config, precision).identity()),
+                                                    search_identity(self.suite.search_for(config, precision),
+                                                                    precision, self.service.device)),
                                  namespace_ids(sides))
                      for dim in _resolve_dims(self.suite, config, d.facts.dim) for precision in self.suite.precisions]
             groups.append(Group(config, cells))

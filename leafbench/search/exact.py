@@ -14,6 +14,7 @@ top-k on the device and the tie rule repaired on the host for the rows whose tie
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -108,6 +109,18 @@ class TorchFloatScan(ExactScan):
 
 
 def default_device() -> str:
-    """"cuda" when torch is already loaded and sees a GPU, else "cpu" (never imports torch just to find out)."""
+    """"cuda" when a GPU is there for torch, else "cpu": torch is imported only on a machine with an NVIDIA driver
+    (so a CPU box never loads torch just to find out), and the answer is the same at plan time and at search time,
+    which is what lets a cell's identity name the device its exact scan will run on."""
     torch = sys.modules.get("torch")
-    return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    if torch is None:
+        if not os.path.exists("/dev/nvidiactl"):
+            return "cpu"
+        import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def scan_device(precision: Precision, device: str = "auto") -> str:
+    """Where the exact scan of `precision` runs: the torch scan on CUDA for float32, numpy on the CPU otherwise."""
+    resolved = default_device() if device == "auto" else device
+    return "cuda" if resolved == "cuda" and precision.family == "float" else "cpu"

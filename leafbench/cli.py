@@ -39,29 +39,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from leafbench.config import load_suite
-    from leafbench.runner import run_suite
-    from leafbench.summary import grid_table
+    from leafbench.runner import RunOutcome, run_suite
+    from leafbench.summary import grid_table, timings_table
 
     suite = load_suite(args.suite, _suite_overrides(args))
     if args.ray:
         suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
-    outcome = run_suite(suite, force=args.force, only=args.only)
-    if outcome.distill is not None:
-        from leafbench.distill.command import distill_table
 
-        out.print(distill_table(outcome.distill))
-    if outcome.records:
-        out.print(grid_table(outcome.records))
-    if outcome.throughput is not None:
-        from leafbench.report.throughput_cli import print_throughput
+    def report(outcome: RunOutcome) -> None:  # the last stage, timed and recorded in run.json with the others
+        if outcome.distill is not None:
+            from leafbench.distill.command import distill_table
 
-        print_throughput(outcome.throughput, out)
+            out.print(distill_table(outcome.distill))
+        if outcome.records:
+            out.print(grid_table(outcome.records))
+        if outcome.throughput is not None:
+            from leafbench.report.throughput_cli import print_throughput
+
+            print_throughput(outcome.throughput, out)
+        if outcome.records or outcome.mteb_records:  # reports/<suite>/ (tables, figures, HTML) beside results
+            from leafbench.report.commands import report_after_run
+
+            report_after_run(outcome.results_dir, Path(suite.output), suite.name)
+
+    outcome = run_suite(suite, force=args.force, only=args.only, report=report)
+    out.print(timings_table(outcome.timings))
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
-    if outcome.records or outcome.mteb_records:  # last stage: reports/<suite>/ (tables, figures, HTML) beside results
-        from leafbench.report.commands import report_after_run
-
-        report_after_run(outcome.results_dir, Path(suite.output), suite.name)
     return 0
 
 

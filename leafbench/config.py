@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from leafbench.datasets.splits import SPLITS
 from leafbench.distill_spec import DistillSpec
 from leafbench.errors import UserError
 from leafbench.executors.spec import ExecutorSpec
@@ -79,14 +80,18 @@ class TaskSpec(_Strict):
     beir: str | None = None
     packaged: str | None = None
     name: str | None = None
-    split: str = "test"
+    # BEIR: the qrels split to read (default `test`); packaged: `dev` or `test`, a disjoint half of the task's
+    # queries (leafbench.datasets.splits), so settings are chosen on dev and reported on test (default: every query)
+    split: str | None = None
     url: str | None = None  # public BEIR: download URL (default: BEIR's own host)
     md5: str | None = None
     max_docs: int | None = Field(default=None, gt=0)  # packaged: deterministic subset
     max_queries: int | None = Field(default=None, gt=0)
     seed: int = 0
     # A local folder is checked strictly (a qrels line naming a missing doc is an error); `strict: false` keeps
-    # such lines as misses, as BEIR does (its own ArguAna zip has one).
+    # such lines as misses, as BEIR does (its own ArguAna zip has one); a `beir:` download is lenient about those
+    # unless `strict:` is given. Format problems (duplicate ids, a repeated qrels pair with another score, a bad
+    # first qrels line, a line without text) are errors for every folder unless `strict: false`.
     strict: bool = True
 
     @model_validator(mode="after")
@@ -97,7 +102,15 @@ class TaskSpec(_Strict):
         if self.max_docs is not None or self.max_queries is not None:
             if self.packaged is None:
                 raise ValueError("max_docs/max_queries apply to packaged tasks only")
+        if self.packaged is not None and self.split not in (None, *SPLITS):
+            raise ValueError(f"split: a packaged task's split is one of {', '.join(SPLITS)} (or none: every query), "
+                             f"not {self.split!r}")
         return self
+
+    @property
+    def qrels_split(self) -> str:
+        """The BEIR qrels file a folder or public dataset is read from (a packaged task's folder holds `test`)."""
+        return self.split if self.split is not None and self.packaged is None else "test"
 
     @property
     def task_name(self) -> str:
@@ -106,7 +119,7 @@ class TaskSpec(_Strict):
         if self.packaged:
             subset = "".join(f"-{p}{v}" for p, v in (("d", self.max_docs), ("q", self.max_queries), ("s", self.seed))
                              if v)
-            return self.packaged + subset
+            return f"{self.packaged}-{self.split}{subset}" if self.split else self.packaged + subset
         if self.beir:
             return self.beir
         return Path(self.path or "").name
@@ -233,11 +246,14 @@ class Suite(_Strict):
         """A distill stage's students join `models` under their output names, pointing at the exported folders."""
         if self.distill is None:
             return self
-        self.distill.check_against(self.models, [t.task_name for t in self.tasks])
+        self.distill.check_against(self.models, [t.task_name for t in self.tasks],
+                                   {t.task_name: t.packaged for t in self.tasks if t.packaged is not None})
         init = self.models[self.distill.student]
         for name in self.distill.output_names():
             produced = init.model_copy(update={"id": str(self.distill_run_dir / name), "query_prompt": None,
                                                "document_prompt": None})  # prompts: the exported model's own
+            if self.distill.student_family == "static":  # a static model reads every token: no cap to set
+                produced = produced.model_copy(update={"max_seq_length": None})
             if self.models.setdefault(name, produced) != produced:
                 raise ValueError(f"models.{name}: this name is also a distill output (distill.outputs); "
                                  f"rename one of them")

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 # list (GCIDE, from `english-words`) and the docstrings of Python's standard library (technical reference text).
 PackagedText = Literal["wikipedia", "lee-background", "bbc-news", "newsgroups", "vocabulary", "english-words",
                        "docstrings"]
+# The packaged retrieval tasks whose text each packaged training source reads (the others read no task's text):
+# an off-domain yardstick built from the same text would be trained on.
+SOURCE_TASK_TEXT: dict[str, set[str]] = {"wikipedia": {"wiki-sections"}, "bbc-news": {"bbc-news-titles"}}
 TextRole = Literal["auto", "query", "document"]
 # Settings that do not change the trained weights: editing them must not start a new run.
 OPERATIONAL_FIELDS = {"checkpoint_every"}
@@ -23,6 +26,11 @@ OPERATIONAL_FIELDS = {"checkpoint_every"}
 # Bumped when the training loop's meaning changes for the same settings (2: mse is the squared L2 distance per text,
 # the ranking bank holds each row once); part of every distill run's identity.
 TRAINING_VERSION = 2
+# Bumped when the static family's token vectors change meaning for the same settings (leafbench.distill.static);
+# part of a static run's identity.
+STATIC_VERSION = 1
+StudentFamily = Literal["transformer", "static"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -132,6 +140,21 @@ class DistillTraining(_Strict):
     ridge_texts: int = Field(default=4000, gt=0)  # training texts used for the ridge fit (a seeded sample)
 
 
+class StaticVectors(_Strict):
+    """The static family's token vectors: model2vec's distillation of the `student` model (usually the teacher).
+
+    Each kept vocabulary token goes through the model alone (`[CLS] token [SEP]`, mean-pooled), then PCA to
+    `pca_dims` and SIF weighting `sif / (sif + p(rank))` with Zipf frequencies by vocabulary rank, as model2vec does.
+    `vocabulary`: keep the model's first N multi-character tokens by id (WordPiece vocabularies are
+    frequency-ordered), plus every one-character ASCII token so any word still tokenizes; None keeps the whole vocabulary (~30k: a minute of
+    teacher forward passes in bf16 here, three in fp32 on an AVX2 CPU; cached by the model's fingerprint).
+    """
+
+    vocabulary: int | None = Field(default=8000, gt=0)
+    pca_dims: int | None = Field(default=256, gt=0)  # None: the model's own dimension, no PCA
+    sif_coefficient: float | None = Field(default=1e-4, gt=0)  # None: no SIF weighting
+
+
 class DistillOutputs(_Strict):
     """Names under which the produced students join the suite's models (configs reference them like any model)."""
 
@@ -148,6 +171,11 @@ class DistillSpec(_Strict):
     # sentence-transformers' distillation example cuts a student from its teacher: with `student: teacher` the leaf
     # starts in the teacher's own space (None: the init as it is).
     student_layers: int | None = Field(default=None, gt=0)
+    # `transformer`: the student is the `student` model (+ projection); `static`: the student is `student`'s own
+    # token vectors (see StaticVectors) -> projection, trained with the same objective on the same teacher targets
+    # (`training.lr` is the token vectors' learning rate, `training.projection_lr` the projection's).
+    student_family: StudentFamily = "transformer"
+    static: StaticVectors = Field(default_factory=StaticVectors)
     outputs: DistillOutputs = Field(default_factory=DistillOutputs)
     data: DistillData
     training: DistillTraining = Field(default_factory=DistillTraining)
@@ -170,6 +198,8 @@ class DistillSpec(_Strict):
             if name in trained:
                 raise ValueError(f"off_domain_tasks: '{name}' is also a training source (data.sources); an "
                                  f"off-domain task must stay out of training")
+        if self.student_family == "static" and self.student_layers is not None:
+            raise ValueError("student_layers: cuts a transformer; the static family has no layers (drop it)")
         if self.outputs.projection == self.outputs.finetuned:
             raise ValueError("outputs: 'projection' and 'finetuned' need different names")
         return self
@@ -177,8 +207,12 @@ class DistillSpec(_Strict):
     def output_names(self) -> list[str]:
         return [n for n in (self.outputs.projection, self.outputs.finetuned) if n]
 
-    def check_against(self, models: dict[str, Any], task_names: list[str]) -> None:
-        """Cross-field checks against the suite (ValueError with the dotted field path, as pydantic reports)."""
+    def check_against(self, models: dict[str, Any], task_names: list[str],
+                      packaged: dict[str, str] | None = None) -> None:
+        """Cross-field checks against the suite (ValueError with the dotted field path, as pydantic reports).
+
+        `packaged` maps each packaged suite task to its registered task: an off-domain task stays out of training
+        only if no source reads its text under any name (another split or subset of it, or a packaged source)."""
         for field in ("teacher", "student"):
             ref = getattr(self, field)
             if ref is not None and ref not in models:
@@ -194,6 +228,16 @@ class DistillSpec(_Strict):
                 if name not in known:
                     raise ValueError(f"distill.{field}: no task named '{name}' in this suite "
                                      f"(tasks: {', '.join(sorted(known)) or 'none'})")
+        packaged = packaged or {}
+        for name in self.off_domain_tasks:
+            text = packaged.get(name)
+            for i, source in enumerate(self.data.sources if text else []):
+                reads = ({packaged.get(source.task, "")} if source.task is not None
+                         else SOURCE_TASK_TEXT.get(source.packaged or "", set()))
+                if text in reads:
+                    raise ValueError(f"distill.data.sources.{i}: reads the text of the packaged task '{text}', which "
+                                     f"off_domain_tasks keeps out of training (as '{name}'); drop the source or the "
+                                     f"off-domain task")
 
     def identity(self, models: dict[str, Any], tasks: list[Any]) -> dict[str, Any]:
         """Everything that determines the trained weights: its hash names the run folder.
@@ -204,6 +248,12 @@ class DistillSpec(_Strict):
         spec = self.model_dump(mode="json")
         for key in OPERATIONAL_FIELDS:
             spec["training"].pop(key, None)
+        if self.student_family == "static":
+            spec["static_version"] = STATIC_VERSION
+        else:
+            # the family's fields stay out of a transformer run's identity: its folder is the one it had before them
+            spec.pop("static")
+            spec.pop("student_family")
         return {"distill": spec, "training_version": TRAINING_VERSION,
                 "teacher": models[self.teacher].model_dump(mode="json") if self.teacher else None,
                 "student": models[self.student].model_dump(mode="json"),

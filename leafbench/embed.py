@@ -8,7 +8,6 @@ the same store.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,10 @@ from leafbench.roles import Role
 from leafbench.errors import UserError
 from leafbench.executors.spec import ExecutorSpec
 from leafbench.progress import progress_bar
+from leafbench.results import note_namespace
 from leafbench.store import EmbeddingStore, RowView, text_keys
+from leafbench.store.core import namespace_id
+from leafbench.timing import count_encoded, timed
 
 _PLURAL = {"query": "queries", "document": "documents"}
 
@@ -39,23 +41,26 @@ class EmbeddingService:
 
     def encoder(self, name: str) -> Encoder:
         if name not in self._encoders:
-            self._encoders[name] = Encoder(name, self.models[name], self.device)
+            with timed("load model"):
+                self._encoders[name] = Encoder(name, self.models[name], self.device)
         return self._encoders[name]
 
     def view(self, name: str, role: Role, texts: list[str]) -> RowView:
         """Lazy rows for the texts (memory-mapped); encodes first whatever the store has not seen."""
         enc = self.encoder(name)
         namespace = enc.cache_namespace(role)
+        note_namespace(namespace_id(namespace))  # a `cache gc` during this command keeps it
         keys = text_keys(texts)  # hashed once for both lookups (~1 s per million texts)
         todo = self.store.missing(namespace, texts, keys)
         if todo:
-            start = time.perf_counter()
-            if self.executor.kind == "ray":
-                self._encode_on_ray(name, role, namespace, todo)
-            else:
-                with progress_bar(f"encode {name} {_PLURAL[role]}", len(todo)) as advance:
-                    self.store.fill(namespace, todo, lambda piece: enc.encode(piece, role, progress=advance))
-            self.encode_seconds += time.perf_counter() - start
+            with timed("encode") as lap:
+                if self.executor.kind == "ray":
+                    self._encode_on_ray(name, role, namespace, todo)
+                else:
+                    with progress_bar(f"encode {name} {_PLURAL[role]}", len(todo)) as advance:
+                        self.store.fill(namespace, todo, lambda piece: enc.encode(piece, role, progress=advance))
+            self.encode_seconds += lap.seconds
+            count_encoded(name, role, len(todo), lap.seconds)
         return self.store.view(namespace, keys)
 
     def embed(self, name: str, role: Role, texts: list[str]) -> np.ndarray:

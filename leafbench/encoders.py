@@ -2,13 +2,15 @@
 
 Encoding is where all the time goes, so this module does nothing clever beyond what sentence-transformers does
 (it already sorts each call by length); it adds role prompts, bf16 autocast, progress over large inputs, a NaN
-check, and a content fingerprint so the embedding store can key results by the weights rather than a path.
+check, and a content fingerprint (leafbench.fingerprint) so the embedding store can key results by the weights and
+settings rather than a path. Each role goes through sentence-transformers' own role entry point (`encode_query` /
+`encode_document`), so a Router model sends queries and documents down their own routes, and the prompt is always
+passed as a string: "" is no prompt, never the model's `default_prompt_name`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Callable, Iterator
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ import torch
 from leafbench.assets import resolve_model
 from leafbench.config import ModelSpec
 from leafbench.errors import UserError
+from leafbench.fingerprint import model_fingerprint, router_routes
 from leafbench.hardware import native_bf16, resolve_dtype
 from leafbench.identity import ModelFacts, ResolvedModel, cached_facts, folder_signature, model_folder, remember_facts
 from leafbench.progress import stderr
@@ -48,19 +51,6 @@ def load_sentence_transformer(model_id: str, device: str, field: str = "model"):
                         f"not a packaged model, and not loadable from the hub ({reason})") from None
 
 
-def model_fingerprint(model: torch.nn.Module) -> str:
-    """Hash of the weights, tokenizer vocabulary and module layout: two copies of one model share their cache."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy())
-    tokenizer = getattr(model, "tokenizer", None)
-    if tokenizer is not None and hasattr(tokenizer, "get_vocab"):
-        h.update(repr(sorted(tokenizer.get_vocab().items())).encode())
-    h.update(" ".join(type(m).__name__ for m in model.children()).encode())
-    return h.hexdigest()[:20]
-
-
 class Encoder:
     """A loaded model plus the suite's settings for it; `encode(texts, role)` is the only thing callers need."""
 
@@ -82,10 +72,19 @@ class Encoder:
         if dim <= 0:
             raise UserError(f"models.{name}.id: '{spec.id}' does not report a fixed embedding dimension")
         self.facts = cached or ModelFacts(model_fingerprint(self.model), dim,
-                                          dict(getattr(self.model, "prompts", None) or {}), own_max_seq_length)
+                                          dict(getattr(self.model, "prompts", None) or {}), own_max_seq_length,
+                                          self._routes())
         if folder is not None and signature is not None and cached is None:
             remember_facts(folder, signature, self.facts)  # the next run's identity checks need not load it
         self.fingerprint, self.dim = self.facts.fingerprint, self.facts.dim
+
+    def _routes(self) -> dict[str, str]:
+        try:
+            return router_routes(self.model)
+        except ValueError as e:
+            raise UserError(f"models.{self.name}.id: '{self.spec.id}' is a Router model without a route for every "
+                            f"role ({str(e).splitlines()[0][:160]}); expected routes for 'query' and 'document' or "
+                            f"a default route") from None
 
     @property
     def resolved(self) -> ResolvedModel:
@@ -119,12 +118,13 @@ class Encoder:
         order = np.argsort([-len(t) for t in texts], kind="stable")  # long first: OOM shows up at once
         chunk = self.spec.batch_size * 8
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        prompt = self.prompt(role) or None
+        prompt = self.prompt(role)  # "" stays "": None would let sentence-transformers apply default_prompt_name
+        encode = self.model.encode_query if role == "query" else self.model.encode_document
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(texts), chunk):
                 idx = order[start:start + chunk]
-                emb = self.model.encode([texts[i] for i in idx], prompt=prompt, batch_size=self.spec.batch_size,
-                                        convert_to_numpy=False, convert_to_tensor=True, show_progress_bar=False)
+                emb = encode([texts[i] for i in idx], prompt=prompt, batch_size=self.spec.batch_size,
+                             convert_to_numpy=False, convert_to_tensor=True, show_progress_bar=False)
                 out[idx] = emb.float().cpu().numpy()
                 if progress is not None:
                     progress(len(idx))

@@ -1,10 +1,11 @@
 """A cell's identity: everything that determines its numbers, and nothing else, as one JSON-able dict.
 
 A finished cell is reused only while its identity is unchanged (its `cell_hash` is the identity's hash), so every
-input that can change a score has a function here: the weights of each side (a fingerprint), the dtype the model
+input that can change a score has a function here: the weights and saved settings of each side (a fingerprint,
+leafbench.fingerprint) and, for a Router model, the route each role takes, the dtype the model
 actually runs in (`auto` resolved for the device), the prompts and max_seq_length as resolved, the task's data
-(a stamp: packaged builder + source package versions, a digest of a local BEIR folder's files, a public dataset's
-md5), dim, precision and its scoring variant, rescore depth, search backend, k_values, ignore_identical_ids, and
+(a stamp: packaged builder + source package versions, a digest of the BEIR files a local folder or a public
+dataset's download is read from), dim, precision and its scoring variant, rescore depth, search backend, k_values, ignore_identical_ids, and
 `SCORING_VERSION` for leafbench's own scoring code. Output folder and batch size are not inputs of a score.
 
 Fingerprints are cached by the model folder's file list (path, size, mtime, inode of each file), so checking a
@@ -18,6 +19,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from leafbench.roles import Role
 
 # Bump when leafbench's scoring changes numbers (search, metrics, transforms, the MTEB bridge): every cell recomputes.
 SCORING_VERSION = 1
+# Bump when ModelFacts (or the fingerprint's definition, leafbench.fingerprint) changes: cached facts recompute.
+FACTS_VERSION = 2
 _NOT_WEIGHTS = (".md",)  # model cards: rewritten after evaluation, never read by the encoder
 
 
@@ -44,6 +48,7 @@ class ModelFacts:
     dim: int
     prompts: dict[str, str] = field(default_factory=dict)
     max_seq_length: int | None = None
+    routes: dict[str, str] = field(default_factory=dict)  # a Router model's route per role ({} for other models)
 
 
 def model_folder(model_id: str) -> Path | None:
@@ -74,7 +79,8 @@ def cached_facts(folder: Path, signature: str) -> ModelFacts | None:
     """The facts recorded for this folder when its files had this signature, else None."""
     try:
         entry = json.loads(_facts_file(folder).read_text(encoding="utf-8"))
-        if entry["folder"] == str(folder) and entry["signature"] == signature:
+        if entry["folder"] == str(folder) and entry["signature"] == signature and \
+                entry.get("version") == FACTS_VERSION:
             return ModelFacts(**entry["facts"])
     except (OSError, ValueError, KeyError, TypeError):
         pass
@@ -86,7 +92,7 @@ def remember_facts(folder: Path, signature: str, facts: ModelFacts) -> None:
     from leafbench.results import write_json_atomic
 
     write_json_atomic(_facts_file(folder), {"folder": str(folder), "signature": signature,
-                                            "facts": facts.__dict__})
+                                            "version": FACTS_VERSION, "facts": facts.__dict__})
 
 
 def model_facts(spec: ModelSpec, load: Callable[[], ModelFacts]) -> ModelFacts:
@@ -119,9 +125,13 @@ class ResolvedModel:
         return self.spec.max_seq_length if self.spec.max_seq_length is not None else self.facts.max_seq_length
 
     def namespace(self, role: Role) -> dict[str, object]:
-        """Everything besides the text that determines an embedding: the embedding store's namespace too."""
-        return {"fingerprint": self.facts.fingerprint, "role": role, "prompt": self.prompt(role),
-                "max_seq_length": self.max_seq_length, "dtype": self.dtype}
+        """Everything besides the text that determines an embedding: the embedding store's namespace too. A Router
+        model's namespace also names the route the role takes (other models' namespaces keep their old shape)."""
+        ns: dict[str, object] = {"fingerprint": self.facts.fingerprint, "role": role, "prompt": self.prompt(role),
+                                 "max_seq_length": self.max_seq_length, "dtype": self.dtype}
+        if role in self.facts.routes:
+            ns["route"] = self.facts.routes[role]
+        return ns
 
 
 def resolved_dtype(dtype: str, device: str) -> str:
@@ -152,31 +162,59 @@ def file_digest(paths: list[Path]) -> str:
     return h.hexdigest()[:32]
 
 
+RECENT_S = 2.0  # a file modified this recently may change again within the clock tick its mtime records
+
+
+def _digest_file(folder: Path, split: str) -> Path:
+    key = f"{folder.resolve()}\0{split}"
+    return cache_dir() / "digests" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+
+
 def beir_folder_digest(folder: Path, split: str) -> str:
-    """Digest of the three files a BEIR split is read from (missing files are left to the loader to report)."""
-    files = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
-    return file_digest([f for f in files if f.is_file()])
+    """Digest of the three files a BEIR split is read from (missing files are left to the loader to report).
+
+    Cached by the files' (path, size, mtime, inode), as model fingerprints are, so a rerun over a multi-GB corpus
+    stats three files instead of reading them; an edit changes the stats and the files are digested again. As git
+    does for "racily clean" files, a digest is not cached while a file's mtime is within RECENT_S of now (a second
+    write in the same clock tick, of the same size, would keep its stats)."""
+    files = [f for f in (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv")
+             if f.is_file()]
+    stats = [f.stat() for f in files]
+    signature = spec_hash([(str(f), st.st_size, st.st_mtime_ns, st.st_ino) for f, st in zip(files, stats)])
+    entry_file = _digest_file(folder, split)
+    try:
+        entry = json.loads(entry_file.read_text(encoding="utf-8"))
+        if entry["signature"] == signature:
+            return str(entry["digest"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    digest = file_digest(files)
+    if all(time.time() - st.st_mtime > RECENT_S for st in stats):
+        from leafbench.results import write_json_atomic
+
+        write_json_atomic(entry_file, {"folder": str(folder), "split": split, "signature": signature,
+                                       "digest": digest})
+    return digest
 
 
 def task_stamp(spec: TaskSpec) -> dict[str, Any]:
-    """What identifies a retrieval task's data without loading it (only a public dataset without an md5 is
-    downloaded first, to digest its files)."""
+    """What identifies a retrieval task's data without loading it: a packaged task's builder and source versions, or
+    a digest of the BEIR files it is read from (a public dataset's cached download included, so a cached folder
+    edited or fetched from another URL is seen; it is downloaded first when not cached yet)."""
     if spec.packaged is not None:
         from leafbench.datasets.packaged import packaged_task
 
         task = packaged_task(spec.packaged)
+        split = {"split": spec.split} if spec.split is not None else {}  # absent: every query, as before splits
         return {"packaged": task.name, "version": task.version,
                 "source": f"{task.package}=={importlib.metadata.version(task.package)}",
-                "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed}
+                "max_docs": spec.max_docs, "max_queries": spec.max_queries, "seed": spec.seed, **split}
     if spec.beir is not None:
-        from leafbench.datasets.beir import BEIR_MD5, download_beir
+        from leafbench.datasets.beir import download_beir
 
-        md5 = spec.md5 or (BEIR_MD5.get(spec.beir) if spec.url is None else None)
-        if md5 is not None:
-            return {"beir": spec.beir, "md5": md5, "split": spec.split}
-        folder = download_beir(spec.beir, url=spec.url)
-        return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.split), "split": spec.split}
-    return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.split), "split": spec.split}
+        folder = download_beir(spec.beir, url=spec.url, md5=spec.md5)  # fetched once, then the cached folder as it is
+        return {"beir": spec.beir, "digest": beir_folder_digest(folder, spec.qrels_split), "split": spec.qrels_split}
+    return {"folder_digest": beir_folder_digest(Path(spec.path or ""), spec.qrels_split), "split": spec.qrels_split}
 
 
 def mteb_task_stamp(task: Any) -> dict[str, Any]:

@@ -100,11 +100,13 @@ class RunManifest(_Record):
 
     record_schema: Literal["leafbench.run/1"] = Field(RUN_SCHEMA, alias="schema")
     suite: str
+    command: Literal["run", "distill", "throughput"] = "run"  # the command that wrote it
     status: Literal["running", "complete"]
     started: str
     updated: str
     cells: list[ManifestCell] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)  # other records of the run (the distill record), relative
+    timings: dict[str, Any] = Field(default_factory=dict)  # leafbench.timing.StageTimer.as_dict(): stages, encodes
 
 
 R = TypeVar("R", bound=_Record)

@@ -2,7 +2,10 @@
 
 Layout: `<output>/<suite>/retrieval/<task>/<config>/dim<D>-<precision>.json`, MTEB cells under `mteb/cells/`, and
 `run.json`, the manifest of the latest run. A re-run reads a cell back and skips it when its `cell_hash` (see
-leafbench.identity) is unchanged, so a crash loses nothing. One `leafbench run` at a time holds `.lock`.
+leafbench.identity) is unchanged, so a crash loses nothing. Every command that writes into the folder (`run`,
+`distill`, `throughput`) runs inside `recorded_run`: it holds `.lock` (one writer at a time: a distill and a run of
+the same suite can no longer delete each other's checkpoints) and records itself in `run.json`, with its stage
+timings. The lock file names its holder and the embedding namespaces it uses, which `cache gc` keeps.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import os
 import platform
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from leafbench.errors import UserError
 from leafbench.records import RETRIEVAL_SCHEMA, RUN_MANIFEST, ManifestCell, RunManifest, read_record
+from leafbench.timing import StageTimer
 
 LOCK_FILE = ".lock"
 _PACKAGES = ["leafbench", "torch", "sentence-transformers", "transformers", "numpy", "pytrec-eval-terrier", "mteb"]
@@ -84,13 +90,18 @@ def now() -> str:
 class RunLog:
     """The manifest of the run in progress (`run.json`), saved atomically each time a cell is added, so a crash
     leaves the cells that run had finished. `carry` keeps cells of the previous manifest that this run does not
-    revisit (`--only` runs part of a suite: the rest of the suite's latest state stays listed)."""
+    revisit (`--only` runs part of a suite; `distill`/`throughput` alone revisit no cell), `carry_files` its other
+    records. With a `timer`, each save writes the stage timings so far."""
 
-    def __init__(self, results_dir: Path, suite: str, carry: Any = None):
+    def __init__(self, results_dir: Path, suite: str, carry: Any = None, command: str = "run",
+                 timer: StageTimer | None = None, carry_files: bool = False):
         self.results_dir = Path(results_dir)
+        self.timer = timer
         previous = read_record(self.results_dir / RUN_MANIFEST, RunManifest)
         kept = [c for c in previous.cells if carry(c)] if previous is not None and carry is not None else []
-        self.manifest = RunManifest(suite=suite, status="running", started=now(), updated=now(), cells=kept)
+        files = list(previous.files) if previous is not None and carry_files else []
+        self.manifest = RunManifest(suite=suite, command=command, status="running", started=now(), updated=now(),
+                                    cells=kept, files=files)
         # Saved from the first cell on: a run that stops before finishing any cell leaves the last manifest as is.
 
     def add(self, kind: str, rec: Any, path: Path) -> None:
@@ -111,6 +122,8 @@ class RunLog:
 
     def _save(self) -> None:
         self.manifest.updated = now()
+        if self.timer is not None:
+            self.manifest.timings = self.timer.as_dict()
         write_json_atomic(self.results_dir / RUN_MANIFEST, self.manifest.to_json())
 
 
@@ -126,25 +139,85 @@ def remove_temp_files(results_dir: Path) -> int:
 
 
 @contextlib.contextmanager
-def results_lock(results_dir: Path) -> Iterator[Path]:
-    """Hold `<results_dir>/.lock` (flock) for a run: a second run on the same folder stops with one line.
+def results_lock(results_dir: Path, command: str = "run") -> Iterator[Path]:
+    """Hold `<results_dir>/.lock` (flock) for a writing command: a second one on the same folder stops with one line.
 
-    The lock file is never deleted (deleting a flock file races with a process that has just opened it); the kernel
-    drops the lock when the holder exits, however it exits.
+    The lock file's first line names the holder (`<pid> <command>`); the lines after it are the embedding
+    namespaces the holder uses (`note_namespace`), for `cache gc`. The file is never deleted (deleting a flock file
+    races with a process that has just opened it); the kernel drops the lock when the holder exits, however it exits.
     """
     results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise UserError(f"output: cannot write the results folder {results_dir} ({e.strerror or e}); "
+                        f"pass --output DIR with a writable folder") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            raise UserError(f"{path}: another `leafbench run` (pid {holder or '?'}) is writing this results folder; "
-                            f"wait for it to finish, or give this run another --output") from None
+            pid, _, other = os.pread(fd, 256, 0).decode(errors="replace").partition("\n")[0].partition(" ")
+            raise UserError(f"{path}: another `leafbench {other.strip() or 'run'}` (pid {pid.strip() or '?'}) is "
+                            f"writing this results folder; wait for it to finish, or give this command another "
+                            f"--output") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield path
+        os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+        token = _holder.set(_Holder(fd, set()))
+        try:
+            yield path
+        finally:
+            _holder.reset(token)
     finally:
         os.close(fd)  # releases the lock
+
+
+@dataclass
+class _Holder:
+    fd: int
+    namespaces: set[str]
+
+
+_holder: ContextVar[_Holder | None] = ContextVar("leafbench_results_lock", default=None)
+
+
+def note_namespace(namespace: str) -> None:
+    """List an embedding namespace in the held results lock (before it is read or written), so a `cache gc`
+    meanwhile keeps it; a no-op outside a locked command."""
+    holder = _holder.get()
+    if holder is not None and namespace not in holder.namespaces:
+        holder.namespaces.add(namespace)
+        os.pwrite(holder.fd, f"{namespace}\n".encode(), os.fstat(holder.fd).st_size)
+
+
+def locked_namespaces(results_dir: Path) -> set[str] | None:
+    """The namespaces a command holding `<results_dir>/.lock` uses, or None when no command holds it."""
+    path = Path(results_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+            return {line.strip() for line in lines[1:] if line.strip()}
+        return None  # we got it: nobody holds it
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def recorded_run(results_dir: Path, suite: str, command: str, carry: Callable[[ManifestCell], bool] | None,
+                 carry_files: bool = False) -> Iterator[RunLog]:
+    """What every writing command runs inside: the folder's lock, temp files of a killed writer removed, a
+    `StageTimer` active, and its `RunLog` (timings included), marked complete when the block ends normally."""
+    with results_lock(results_dir, command):
+        remove_temp_files(results_dir)  # half-written files of a killed writer; the lock says none is live
+        timer = StageTimer()
+        with timer.active():
+            log = RunLog(results_dir, suite, carry=carry, command=command, timer=timer, carry_files=carry_files)
+            yield log
+            log.finish()

@@ -1,9 +1,9 @@
 """`leafbench run`: every stage of a suite, in order, into its results folder (held under a lock), recording the
-run's cells in the folder's manifest (`run.json`) as they finish."""
+run's cells in the folder's manifest (`run.json`) as they finish, with each stage's time (leafbench.timing)."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ from leafbench.errors import UserError
 from leafbench.evaluate.retrieval import RetrievalGrid, check_config_dims
 from leafbench.progress import stderr
 from leafbench.records import ManifestCell, MtebCell, RetrievalCell
-from leafbench.results import RunLog, remove_temp_files, results_lock
+from leafbench.results import RunLog, recorded_run
+from leafbench.timing import timed
 
 
 @dataclass
@@ -30,18 +31,29 @@ class RunOutcome:
     throughput: Any = None  # leafbench.throughput.ThroughputOutcome when the suite has a throughput section
     mteb_records: list[MtebCell] = field(default_factory=list)
     mteb_leaderboard: Path | None = None
+    timings: dict[str, Any] = field(default_factory=dict)  # leafbench.timing.StageTimer.as_dict(), as in run.json
 
 
-def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None) -> RunOutcome:
-    """Run the suite's stages; `only` restricts them to the named tasks. A second run on the same results folder
-    stops at once with a UserError naming the lock file."""
-    with results_lock(suite.results_dir):
-        remove_temp_files(suite.results_dir)  # half-written files of a killed run; the lock says none is live
-        return _run(suite, force, only)
+def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None,
+              report: Callable[[RunOutcome], None] | None = None) -> RunOutcome:
+    """Run the suite's stages, then `report` (timed as the last stage); `only` restricts them to the named tasks.
+    A second writing command on the same results folder stops at once with a UserError naming the lock file."""
+
+    def carried(cell: ManifestCell) -> bool:  # --only: the suite's other tasks stay in the latest run
+        return bool(only) and cell.task not in only
+
+    with recorded_run(suite.results_dir, suite.name, "run", carried) as log:
+        outcome = _run(suite, force, only, log)
+        if report is not None:
+            with timed("report"):
+                report(outcome)
+    assert log.timer is not None
+    outcome.timings = log.timer.as_dict()
+    outcome.seconds = log.timer.total_seconds
+    return outcome
 
 
-def _run(suite: Suite, force: bool, only: list[str] | None) -> RunOutcome:
-    start = time.perf_counter()
+def _run(suite: Suite, force: bool, only: list[str] | None, log: RunLog) -> RunOutcome:
     service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
     mteb_tasks: list[Any] = []
     if suite.mteb is not None:  # resolved up front: a misspelt MTEB task fails before any encoding
@@ -60,43 +72,62 @@ def _run(suite: Suite, force: bool, only: list[str] | None) -> RunOutcome:
     outcome = RunOutcome(results_dir=suite.results_dir)
     if tasks:
         check_config_dims(suite, service)
-
-    def carried(cell: ManifestCell) -> bool:  # --only: the suite's other tasks stay in the latest run
-        return bool(only) and cell.task not in only
-
-    log = RunLog(suite.results_dir, suite.name, carry=carried)
     if suite.distill is not None:  # first stage: the grid then evaluates the students it exports
-        from leafbench.distill.stage import RECORD, run_distill
-
         stderr.log("distill")
-        outcome.distill = run_distill(suite, service)
-        if (suite.distill_run_dir / RECORD).is_file():
-            log.add_file(suite.distill_run_dir / RECORD)
+        outcome.distill = distill_stage(suite, service, log)
     grid = RetrievalGrid(suite, service, suite.results_dir, force=force, log=log)
-    for task in tasks:
-        stderr.log(f"task {task.task_name}")
-        outcome.records.extend(grid.run(task))
+    with timed("grid"):
+        for task in tasks:
+            stderr.log(f"task {task.task_name}")
+            outcome.records.extend(grid.run(task))
     outcome.computed, outcome.reused = grid.computed, grid.reused
     if suite.mteb is not None:  # after the retrieval grid, on the same service: shared texts are not re-encoded
         from leafbench.evaluate.mteb.grid import MtebGrid
 
-        mteb_grid = MtebGrid(suite, service, suite.results_dir, force=force, log=log)
-        for mtask in mteb_tasks:
-            stderr.log(f"mteb task {mtask.metadata.name}")
-            outcome.mteb_records.extend(mteb_grid.run(mtask))
-        outcome.mteb_leaderboard = mteb_grid.write_leaderboard(outcome.mteb_records)
+        with timed("mteb"):
+            mteb_grid = MtebGrid(suite, service, suite.results_dir, force=force, log=log)
+            for mtask in mteb_tasks:
+                stderr.log(f"mteb task {mtask.metadata.name}")
+                outcome.mteb_records.extend(mteb_grid.run(mtask))
+            outcome.mteb_leaderboard = mteb_grid.write_leaderboard(outcome.mteb_records)
         outcome.computed += mteb_grid.computed
         outcome.reused += mteb_grid.reused
     if outcome.distill is not None:  # the evaluation table goes into the distilled models' cards
         from leafbench.distill.stage import finalize_distill
 
-        finalize_distill(suite, outcome.records)
-    outcome.encoded_texts = service.store.encoded_texts
+        with timed("distill cards"):
+            finalize_distill(suite, outcome.records)
     if suite.throughput is not None:  # last stage, after every evaluation stage: speed of the loaded models
-        from leafbench.throughput import run_throughput
-
         stderr.log("throughput")
-        outcome.throughput = run_throughput(suite, force=force, service=service)
-    log.finish()
-    outcome.seconds = time.perf_counter() - start
+        outcome.throughput = throughput_stage(suite, force, service, log)
+    outcome.encoded_texts = service.store.encoded_texts
     return outcome
+
+
+def distill_stage(suite: Suite, service: EmbeddingService, log: RunLog, restart: bool = False,
+                  force: bool = False) -> DistillRecord:
+    """The distill stage, timed, with its record listed in the run manifest (`leafbench run` and `distill`)."""
+    from leafbench.distill.stage import RECORD, run_distill
+
+    with timed("distill"):
+        rec = run_distill(suite, service, restart=restart, force=force)
+    if (suite.distill_run_dir / RECORD).is_file():
+        log.add_file(suite.distill_run_dir / RECORD)
+    return rec
+
+
+def throughput_stage(suite: Suite, force: bool, service: EmbeddingService | None, log: RunLog) -> Any:
+    """The throughput stage, timed, with its records listed in the run manifest (`leafbench run` and
+    `throughput`); returns its ThroughputOutcome."""
+    from leafbench.throughput import run_throughput
+
+    with timed("throughput"):
+        outcome = run_throughput(suite, force=force, service=service)
+    for path in outcome.paths:
+        log.add_file(path)
+    return outcome
+
+
+def carry_all(cell: ManifestCell) -> bool:
+    """A command that revisits no grid cell (`distill`, `throughput` alone) keeps the latest run's cells listed."""
+    return True

@@ -1,8 +1,10 @@
-"""The table `leafbench run` ends with: task x config x dim -> nDCG@10 per precision."""
+"""The tables `leafbench run` ends with: task x config x dim -> nDCG@10 per precision, and where the time went."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
+
 from rich.table import Table
 
 from leafbench.records import RetrievalCell
@@ -27,4 +29,31 @@ def grid_table(records: list[RetrievalCell], metric: str = "NDCG@10") -> Table:
             table.add_section()
         previous = (task, config)
         table.add_row(task, config, str(dim), *(f"{scores[p]:.4f}" if p in scores else "-" for p in precisions))
+    return table
+
+
+def timings_table(timings: dict[str, Any], depth: int = 3) -> Table:
+    """One screen of stage times (run.json's `timings`): each stage and sub-stage to `depth` levels with its share
+    of the wall time, then every encoding pass (stage, model, role) with its texts and texts/s."""
+    total = float(timings.get("total_s") or 0.0)
+    table = Table(title=f"time: {total:.1f} s", show_lines=False)
+    for col, justify in (("stage", "left"), ("seconds", "right"), ("share", "right"), ("calls", "right"),
+                         ("texts", "right"), ("texts/s", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+
+    def add(stages: dict[str, Any], level: int) -> None:
+        for name, node in stages.items():
+            share = f"{100 * node['seconds'] / total:.0f}%" if total else "-"
+            table.add_row("  " * level + name, f"{node['seconds']:.1f}", share, str(node["calls"]), "", "")
+            if level + 1 < depth:
+                add(node.get("stages", {}), level + 1)
+
+    add(timings.get("stages", {}), 0)
+    encoded = timings.get("encoded", [])
+    if encoded:
+        table.add_section()
+        for e in encoded:
+            rate = f"{e['texts_per_s']:.1f}" if e.get("texts_per_s") else "-"
+            table.add_row(f"encode {e['model']} {e['role']} ({e['stage']})", f"{e['seconds']:.1f}",
+                          f"{100 * e['seconds'] / total:.0f}%" if total else "-", "", str(e["texts"]), rate)
     return table

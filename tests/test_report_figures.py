@@ -78,3 +78,23 @@ def test_report_stage_of_a_run(tmp_path: Path, capsys) -> None:
     assert out == tmp_path / "reports" / "fixture"
     assert (out / "index.html").is_file() and (out / "tables" / "table1.tex").is_file()
     assert "Table 1" in capsys.readouterr().out
+
+
+def test_family_frontier_plots_asymmetric_quality_against_query_latency(tmp_path: Path) -> None:
+    from fixtures.report_results import write_throughput
+    from leafbench.report.frontier import frontier, frontier_points
+
+    folder = make_results(tmp_path / "results")
+    rs = load_results([folder])
+    assert frontier(rs, tmp_path / "f") is None  # no latency measured: no figure
+    write_throughput(folder)
+    rs = load_results([folder])
+    points, setup = frontier_points(rs)
+    # the teacher (reference) and the asymmetric config, never the standard student config
+    assert {p.config for p in points} == {"teacher", "leaf-asym"} and setup == ("Test CPU", "torch fp32")
+    asym = [p for p in points if p.config == "leaf-asym"]
+    assert {(p.dim, p.precision) for p in asym} == {(d, pr) for d in rs.dims("leaf-asym") for pr in rs.precisions}
+    assert all(p.ndcg10 == rs.mean_score("leaf-asym", p.dim, p.precision) for p in asym)
+    fig = frontier(rs, tmp_path / "f")
+    assert fig is not None and fig.name == "family_frontier" and fig.png.stat().st_size > 10_000
+    assert "batch-1 latency on Test CPU" in fig.caption

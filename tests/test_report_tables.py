@@ -172,12 +172,13 @@ def test_distill_table_shows_both_stages_in_and_off_domain(results: Path, tmp_pa
     write_distill(results)
     table = distill_table(load_results([results]))
     assert table.columns[6:9] == ["alpha asym NDCG@10", "beta asym NDCG@10", "gamma (off-domain) asym NDCG@10"]
-    assert table.columns[9:15] == ["in-domain % of teacher", "in-domain q-cos", "in-domain top-10",
-                                   "off-domain % of teacher", "off-domain q-cos", "off-domain top-10"]
+    assert table.columns[9:16] == ["in-domain % of teacher", "in-domain q-cos", "in-domain top-10",
+                                   "off-domain % of teacher", "off-domain q-cos", "off-domain top-10",
+                                   "off-domain worst % of teacher"]
     proj, final = ([c.value for c in row] for row in table.rows)
     assert proj[1:6] == ["projection only", "cpu fp32, leaf, loss mse, max_seq_length 128", 0, 0, 0.70]
-    assert proj[15] is None and final[1] == "fine-tuned" and final[3:6] == [100, 3200, 0.85]
-    assert final[15:17] == [40.0, 80.0 / 60]  # samples/s and minutes: only for the trained row
+    assert proj[16] is None and final[1] == "fine-tuned" and final[3:6] == [100, 3200, 0.85]
+    assert final[16:18] == [40.0, 80.0 / 60]  # samples/s and minutes: only for the trained row
     assert table.rows[1][6].rel == pytest.approx(90) and table.rows[1][7].rel == pytest.approx(95)
     assert final[9] == pytest.approx((90 + 95) / 2) and final[10] == pytest.approx(0.855)
     assert final[12] == pytest.approx(75) and final[13:15] == [pytest.approx(0.78), pytest.approx(0.45)]
@@ -185,3 +186,34 @@ def test_distill_table_shows_both_stages_in_and_off_domain(results: Path, tmp_pa
     assert (tmp_path / "report" / "tables" / "distill.tex").is_file() and "Distillation" in \
         (tmp_path / "report" / "tables.md").read_text()
     assert "learning_curve" in [f.name for f in report.figures]
+
+
+def test_distill_table_and_model_card_show_each_off_domain_yardstick_and_the_worst(results: Path) -> None:
+    """Several off-domain yardsticks (one per query shape): each gets its column, and the worst one its own figure,
+    since the mean of 75% and 50% would hide the shape alignment fails on."""
+    import json
+
+    from fixtures.report_results import write_distill
+    from leafbench.distill.export import model_card
+    from leafbench.distill.record import parse_record
+    from leafbench.report.distill import distill_table
+
+    write_distill(results)
+    path = results / "distill" / "run-0123" / "distill.json"
+    raw = json.loads(path.read_text())
+    for ev in [*raw["history"], raw["projection_only"], raw["final"]]:
+        ev["curve"]["delta"] = {"ndcg10": 0.40, "teacher_ndcg10": 0.80, "query_cosine": 0.7, "top10_overlap": 0.3,
+                                "off_domain": True}
+    raw["data"] = {"train": 900, "train_queries": 600, "train_documents": 300, "validation": 100, "sources": [],
+                   "dropped_duplicates": 0, "dropped_short": 0, "dropped_eval_queries": 0,
+                   "eval_queries_excluded": True}  # what the model card's Data section reads
+    path.write_text(json.dumps(raw))
+    table = distill_table(load_results([results]))
+    assert table.columns[6:10] == ["alpha asym NDCG@10", "beta asym NDCG@10", "delta (off-domain) asym NDCG@10",
+                                   "gamma (off-domain) asym NDCG@10"]
+    final = [c.value for c in table.rows[1]]
+    worst = table.columns.index("off-domain worst % of teacher")
+    assert final[worst] == pytest.approx(50.0)  # delta 0.40 / 0.80, below gamma's 75%
+    assert final[table.columns.index("off-domain % of teacher")] == pytest.approx((75 + 50) / 2)
+    card = model_card(parse_record(raw), "finetuned", "leaf")
+    assert "## Off-domain yardsticks" in card and "delta 50.0%, gamma 75.0%; worst 50.0%." in card

@@ -234,3 +234,23 @@ def test_tie_at_the_cut_off_gives_the_same_recall_at_any_depth(precision):
     assert recall[11] == recall[1000]
     assert recall[1000] == round(sum(i in relevant + [150, 151] for i in [154, 153, 152, 151, 150, 304, 303, 302,
                                                                            301, 300]) / 42, 5)
+
+
+def test_sorted_topk_equals_lexsort_of_the_tie_rule():
+    """The one-key int64 sort of float32 scores orders exactly as lexsort (score desc, then index desc), with
+    ties, -0.0 next to +0.0, infinities and every k; float64 scores take the lexsort path."""
+    from leafbench.search.topk import sorted_topk
+
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n = int(rng.integers(1, 300))
+        k = int(rng.integers(1, n + 2))
+        s = np.round(rng.standard_normal((5, n)), int(rng.integers(0, 3))).astype(np.float32)
+        s[rng.random(s.shape) < 0.1] = -0.0
+        s[rng.random(s.shape) < 0.05] = np.float32(np.inf) if trial % 2 else 0.0
+        idx = np.stack([rng.permutation(n) * 3 for _ in range(5)]).astype(np.int64)
+        order = np.lexsort((-idx, -s), axis=-1)[:, :k]
+        for scores in (s, s.astype(np.float64)):
+            got_s, got_i = sorted_topk(scores, idx, k)
+            assert np.array_equal(got_i, np.take_along_axis(idx, order, 1))
+            assert np.array_equal(got_s, np.take_along_axis(scores, order, 1)) and got_s.dtype == scores.dtype

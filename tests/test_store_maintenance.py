@@ -64,9 +64,31 @@ def test_gc_dry_run_lists_namespaces_no_record_refers_to(tmp_path: Path, capsys)
     assert f"would delete {ids[3]}" in printed and "fingerprint=m3" in printed
     assert not any(i in printed for i in ids[:3]) and "would delete 1 unused" in printed
     assert all((store / i).is_dir() for i in ids)
-    _fill(store, {**NS, "fingerprint": "fresh"}, n=10)  # written just now: a run in progress keeps it
     assert main(["cache", "gc", str(results), "--store", str(store)]) == 0
-    assert sorted(p.name for p in store.iterdir()) == sorted([*ids[:3], namespace_id({**NS, "fingerprint": "fresh"})])
+    assert sorted(p.name for p in store.iterdir()) == sorted(ids[:3])
+
+
+def test_gc_keeps_what_a_locked_command_uses_and_nothing_for_being_recent(tmp_path: Path, capsys) -> None:
+    """A command in progress lists its namespaces in the results lock it holds: gc keeps those, however old, and
+    deletes a just-written namespace nobody lists (no 15-minute window); once the lock is released, they go too."""
+    from leafbench.results import note_namespace, results_lock
+
+    store, results = tmp_path / "store", tmp_path / "results"
+    spaces = {name: {**NS, "fingerprint": name} for name in ("recorded", "running", "old", "recent")}
+    for ns in spaces.values():
+        _fill(store, ns, n=10)
+    _age(store)
+    _fill(store, spaces["recent"], n=12)  # written just now, by no command that holds a lock
+    ids = {name: namespace_id(ns) for name, ns in spaces.items()}
+    cell = results / "suite" / "retrieval" / "t" / "c" / "dim32-float32.json"
+    cell.parent.mkdir(parents=True)
+    cell.write_text(json.dumps({"embeddings": {"document": ids["recorded"]}}))
+    with results_lock(results / "suite", "distill"):
+        note_namespace(ids["running"])
+        assert main(["cache", "gc", str(results), "--store", str(store)]) == 0
+        assert sorted(p.name for p in store.iterdir()) == sorted([ids["recorded"], ids["running"]])
+    assert main(["cache", "gc", str(results), "--store", str(store)]) == 0
+    assert [p.name for p in store.iterdir()] == [ids["recorded"]]
 
 
 @pytest.mark.parametrize("records", [{}, {"a.json": {"schema": "leafbench.retrieval/1", "ndcg@10": 0.5}}])

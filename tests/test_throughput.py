@@ -250,7 +250,22 @@ def test_cli_throughput_and_run_stage(models: dict[str, Path], small_beir: Path,
     folder = tmp_path / "out" / "tp" / "throughput"
     assert sorted(p.name for p in folder.glob("*.json")) == ["ratios.json", "student-torch-fp32-cpu.json",
                                                            "teacher-torch-fp32-cpu.json"]
+    manifest = json.loads((tmp_path / "out" / "tp" / "run.json").read_text())
+    assert manifest["command"] == "run" and set(manifest["timings"]["stages"]) >= {"grid", "throughput", "report"}
+    assert printed.index("Speed-up vs teacher") < printed.index("time: ")  # the stage summary ends the run
     assert main(["throughput", str(suite)]) == 0  # reuses the run's records
+    # recorded like a run: its records listed, the run's cells kept, its own timings
+    after = json.loads((tmp_path / "out" / "tp" / "run.json").read_text())
+    assert after["command"] == "throughput" and after["status"] == "complete"
+    assert after["cells"] == manifest["cells"] and "throughput/ratios.json" in after["files"]
+    assert set(after["timings"]["stages"]) == {"throughput"}
+    from leafbench.results import results_lock
+
+    capsys.readouterr()
+    with results_lock(tmp_path / "out" / "tp", "distill") as lock:  # another writer holds the folder
+        assert main(["throughput", str(suite)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(lock) in err[0] and "another `leafbench distill`" in err[0], err
     # the report reads these records beside the quality results (its throughput table and quality-vs-speed figure)
     from leafbench.report.data import load_results
     from leafbench.report.throughput import throughput_rows

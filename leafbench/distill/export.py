@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leafbench.timing import timed
+
 if TYPE_CHECKING:
     from leafbench.distill.record import DistillRecord
 
@@ -33,23 +35,24 @@ def _staging(target: Path) -> Path:
     return target.with_name(f".tmp-{target.name}-{uuid.uuid4().hex}")
 
 
+@timed("export")
 def save_student(model, target: Path, prompts: dict[str, str], max_seq_length: int | None) -> Path:
     """Save a copy of `model` with the teacher's prompts and the init's own max_seq_length (training may cap it)."""
+    from leafbench.distill.model import capped
+
     staged = _staging(target)
-    trained_cap = model.max_seq_length
     saved_prompts = dict(model.prompts)
     try:
-        if max_seq_length is not None:
-            model.max_seq_length = max_seq_length
-        model.prompts = {k: v for k, v in prompts.items() if v}
-        model.save(str(staged))
+        with capped(model, max_seq_length):
+            model.prompts = {k: v for k, v in prompts.items() if v}
+            model.save(str(staged))
     finally:
-        model.max_seq_length = trained_cap
         model.prompts = saved_prompts
     _replace_dir(staged, target)
     return target
 
 
+@timed("export")
 def save_router(student_path: Path, teacher_id: str, target: Path, prompts: dict[str, str], device: str) -> Path:
     """A Router model: queries -> the student at `student_path`, documents -> the teacher (loaded afresh, so it keeps
     its own max_seq_length rather than a suite's evaluation cap)."""
@@ -82,7 +85,20 @@ def _curve_cell(point: Any) -> str:
 
 
 _ARCHITECTURE = {"leaf": "transformer -> mean pooling -> Dense {s} -> {t} -> Normalize (LEAF's student)",
-                 "init-normalize": "the init's modules (its Normalize kept) -> Dense {s} -> {t} -> Normalize"}
+                 "init-normalize": "the init's modules (its Normalize kept) -> Dense {s} -> {t} -> Normalize",
+                 "static": "StaticEmbedding (mean of token vectors) -> Dense {s} -> {t} -> Normalize"}
+
+
+def _init_line(init) -> str:
+    """The card's 'student init' row: the transformer it started from, or how its token vectors were made."""
+    if init.static is not None:
+        st = init.static
+        pca = f"PCA to {st.pca_dims}" if st.pca_dims else "no PCA"
+        sif = f"SIF {st.sif_coefficient}" if st.sif_coefficient else "no SIF"
+        return (f"static: `{init.id}`'s own token vectors (model2vec distillation: {st.vocabulary} tokens, {pca}, "
+                f"{sif}; {st.seconds:.0f} s, {st.computed_tokens} tokens computed), ridge-initialised projection")
+    cut = f", cut to its transformer layers {init.layers}" if init.layers else ""
+    return f"`{init.id}` ({init.dim}-d){cut}, ridge-initialised projection"
 
 
 def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
@@ -113,8 +129,7 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
         "## Setup", "",
         "| | |", "|---|---|",
         f"| teacher | `{teacher.id}` ({teacher.dim}-d{black_box}) |",
-        f"| student init | `{init.id}` ({init.dim}-d)"
-        f"{f', cut to its transformer layers {init.layers}' if init.layers else ''}, ridge-initialised projection |",
+        f"| student init | {_init_line(init)} |",
         f"| architecture | {_ARCHITECTURE.get(init.architecture, init.architecture).format(s=init.dim, t=teacher.dim)} "
         f"|",
         f"| prompts | {teacher.prompts or 'none'} |",
@@ -122,8 +137,9 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
         f"{data['train_documents']} documents); "
         f"{data['validation']} held out for validation |",
         f"| steps | {tr.steps} optimizer steps, batch {tr.batch_size} x {tr.grad_accum}, "
-        f"{tr.epochs} epoch(s), lr {tr.lr}, max_seq_length {tr.max_seq_length} (queries "
-        f"{tr.query_max_seq_length}), {'bf16 autocast' if tr.bf16 else 'fp32'}"
+        f"{tr.epochs} epoch(s), lr {tr.lr}, "
+        + (f"max_seq_length {tr.max_seq_length} (queries {tr.query_max_seq_length}), " if tr.max_seq_length else "")
+        + f"{'bf16 autocast' if tr.bf16 else 'fp32'}"
         f"{', word embeddings frozen' if tr.frozen_embedding_weights else ''} |",
         f"| training time | {tr.train_seconds:.0f} s ({tr.samples_per_second:.1f} samples/s on {tr.device}) |",
         "", "## Data", "",
@@ -156,6 +172,14 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
               "|---:|---:|---:|" + "---:|" * len(tasks)]
     lines += [f"| {ev.step} | {ev.samples_seen} | {_fmt(ev.val_cosine)} | "
               + " | ".join(_curve_cell(ev.curve.get(t)) for t in tasks) + " |" for ev in rec.history]
+    if off:
+        shares = {t: final.curve[t].share for t in sorted(off) if t in final.curve}
+        worst = final.worst_share(True)
+        lines += ["", "## Off-domain yardsticks", "",
+                  "Tasks kept out of every training mix, each a different query shape; the student's asymmetric "
+                  "nDCG@10 as % of the teacher's at the last step: "
+                  + ", ".join(f"{t} {'-' if v is None else f'{100 * v:.1f}%'}" for t, v in shares.items())
+                  + (f"; worst {100 * worst:.1f}%." if worst is not None else ".")]
     if rec.evaluation:
         lines += ["", "## Evaluation (nDCG@10, full dim, float32)", "",
                   "| task | config | mode | query model | document model | nDCG@10 |", "|---|---|---|---|---|---:|"]

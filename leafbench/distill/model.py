@@ -31,6 +31,38 @@ def st_modules():
     return modules
 
 
+def is_static(model) -> bool:
+    """Whether a SentenceTransformer starts with a StaticEmbedding (no transformer, no token cap to set)."""
+    return isinstance(next(iter(model.children()), None), st_modules().StaticEmbedding)
+
+
+@contextlib.contextmanager
+def capped(model, cap: int | None) -> Iterator[None]:
+    """The model with max_seq_length `cap` inside the block; a static model has no cap (every token is looked up)."""
+    if cap is None or is_static(model):
+        yield
+        return
+    before = model.max_seq_length
+    model.max_seq_length = cap
+    try:
+        yield
+    finally:
+        model.max_seq_length = before
+
+
+def token_cap(model) -> int | None:
+    """The model's own token cap; None for a static model (its StaticEmbedding reports infinity)."""
+    return None if is_static(model) else int(model.max_seq_length)
+
+
+def token_lengths(model, texts: list[str]) -> np.ndarray:
+    """Tokens per text as the model's first module counts them (specials included for a transformer)."""
+    if is_static(model):
+        return np.array([len(e.ids) for e in model[0].tokenizer.encode_batch(texts, add_special_tokens=False)])
+    ids = model.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=model.max_seq_length)
+    return np.array([len(i) for i in ids["input_ids"]])
+
+
 def teacher_normalizes(targets: np.ndarray) -> bool:
     norms = np.linalg.norm(targets, axis=1)
     return bool(np.all(np.abs(norms - 1.0) < NORM_TOLERANCE))
@@ -103,7 +135,8 @@ def autocast(device: str, enabled: bool) -> Iterator[None]:
 
 def embed(model, texts: list[str], roles: list[Role], prompts: dict[str, str], batch_size: int,
           bf16: bool) -> np.ndarray:
-    """The live model's float32 embeddings of texts, each with its role's prompt (the teacher's prompts)."""
+    """The live model's float32 embeddings of texts, each with its role's prompt (the teacher's prompts; "" is no
+    prompt, not the model's default one)."""
     out: np.ndarray | None = None
     was_training = model.training
     with torch.inference_mode(), autocast(str(model.device), bf16):
@@ -111,8 +144,9 @@ def embed(model, texts: list[str], roles: list[Role], prompts: dict[str, str], b
             idx = [i for i, r in enumerate(roles) if r == role]
             if not idx:
                 continue
-            emb = model.encode([texts[i] for i in idx], prompt=prompts.get(role) or None, batch_size=batch_size,
-                               convert_to_tensor=True, show_progress_bar=False).float().cpu().numpy()
+            encode = model.encode_query if role == "query" else model.encode_document  # a Router's route per role
+            emb = encode([texts[i] for i in idx], prompt=prompts.get(role, ""), batch_size=batch_size,
+                         convert_to_tensor=True, show_progress_bar=False).float().cpu().numpy()
             if out is None:
                 out = np.empty((len(texts), emb.shape[1]), dtype=np.float32)
             out[idx] = emb

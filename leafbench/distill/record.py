@@ -53,6 +53,12 @@ class Validation(_Model):
         values = [v for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
+    def worst_share(self, off_domain: bool) -> float | None:
+        """The lowest share of the teacher's nDCG@10 over in- or off-domain tasks: alignment differs by query shape,
+        and a mean over yardsticks hides the shape it fails on."""
+        shares = [p.share for p in self.curve.values() if p.off_domain == off_domain and p.share is not None]
+        return min(shares) if shares else None
+
 
 class Teacher(_Model):
     name: str | None
@@ -63,13 +69,25 @@ class Teacher(_Model):
     normalized: bool
 
 
+class StaticFacts(_Model):
+    """How the static student's token vectors were made, and what that cost."""
+
+    vocabulary: int  # rows of the token table
+    pca_dims: int | None
+    sif_coefficient: float | None
+    computed_tokens: int  # run through the model in this run (the rest came from the embedding store)
+    seconds: float
+
+
 class StudentInit(_Model):
     name: str
     id: str
     dim: int
-    native_max_seq_length: int
-    architecture: str  # leaf: pooling -> linear -> normalise; init-normalize: the init's Normalize kept
+    native_max_seq_length: int | None  # None: a static student (no token cap)
+    architecture: str  # leaf: pooling -> linear -> normalise; init-normalize: the init's Normalize kept; static
     layers: list[int] | None = None  # the init's transformer layers kept (distill.student_layers), None: all
+    family: str = "transformer"  # distill.student_family
+    static: StaticFacts | None = None  # the static family's token vectors
 
 
 class Training(_Model):
@@ -79,8 +97,8 @@ class Training(_Model):
     grad_accum: int
     lr: float
     bf16: bool
-    max_seq_length: int
-    query_max_seq_length: int
+    max_seq_length: int | None  # None: a static student reads every token
+    query_max_seq_length: int | None
     loss: str
     rank_weight: float
     rank_mined: int = 0  # mined neighbours per text in the ranking term's bank

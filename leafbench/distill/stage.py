@@ -23,7 +23,9 @@ from leafbench.config import Suite
 from leafbench.distill.curve import make_curve
 from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
 from leafbench.distill.export import model_card, save_router, save_student
-from leafbench.distill.model import build_student, fit_ridge, keep_layers, projection, teacher_normalizes
+from leafbench.distill.model import (build_student, fit_ridge, is_static, keep_layers, projection, teacher_normalizes,
+                                     token_cap)
+from leafbench.distill.static import StaticVectorsResult, static_embedding
 from leafbench.distill.record import SCHEMA, DistillRecord, EvaluationRow, read_record
 from leafbench.distill.trainer import LeafTrainer, StepHook
 from leafbench.distill_spec import DistillSpec
@@ -32,6 +34,7 @@ from leafbench.encoders import Encoder, load_sentence_transformer
 from leafbench.errors import UserError
 from leafbench.progress import stderr
 from leafbench.results import environment, now, write_json_atomic
+from leafbench.timing import timed
 
 RECORD = "distill.json"
 
@@ -75,6 +78,7 @@ def _given_embeddings(spec: DistillSpec) -> dict[int, np.ndarray]:
     return given
 
 
+@timed("teacher targets")
 def teacher_targets(texts: list[TrainText], given: dict[int, np.ndarray], service: EmbeddingService,
                     teacher: str | None) -> np.ndarray:
     """Teacher embeddings row-aligned with `texts`: file rows where given, else the teacher through the store."""
@@ -195,23 +199,48 @@ def _body_features(model, texts: list[TrainText], prompts: dict[str, str], batch
     from leafbench.distill.model import embed
 
     body = SentenceTransformer(modules=list(model.children())[:-2], device=str(model.device))
-    body.max_seq_length = model.max_seq_length
+    if not is_static(model):
+        body.max_seq_length = model.max_seq_length
     return embed(body, [t.text for t in texts], [t.role for t in texts], prompts, batch_size, False)
 
 
+@timed("ridge features")
 def _fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
                     prompts: dict[str, str], cap: int) -> None:
     """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""
     cfg = suite.distill.training  # type: ignore[union-attr]
     rng = np.random.default_rng(cfg.seed)
     sample = sorted(rng.choice(len(train), min(cfg.ridge_texts, len(train)), replace=False))
-    if cfg.architecture == "leaf":
+    if cfg.architecture == "leaf" or is_static(model):
         feats = _body_features(model, [train[i] for i in sample], prompts, cfg.batch_size)
     else:
         feats = student_features(service, suite, [train[i] for i in sample], prompts, cap)
     w = fit_ridge(feats, targets[sample], cfg.ridge_alpha)
     projection(model).weight.data.copy_(torch.from_numpy(w))
     stderr.log(f"distill: ridge projection fitted on {len(sample)} texts (weight norm {np.linalg.norm(w):.1f})")
+
+
+def _init(suite: Suite, service: EmbeddingService):
+    """The student's body before the projection: the init model (cut to `student_layers`), or for the static family
+    the init's token vectors; returns it, the layers kept and the static distillation's facts."""
+    from sentence_transformers import SentenceTransformer
+
+    spec = suite.distill
+    assert spec is not None
+    encoder = service.encoder(spec.student)
+    if spec.student_family == "static":
+        static = static_embedding(encoder, service.store, spec.static)
+        stderr.log(f"distill: static token vectors {static.vocabulary} x {static.dim} from '{spec.student}' in "
+                   f"{static.seconds:.1f} s ({static.computed_tokens} tokens run through the model, the rest "
+                   f"from the store)")
+        return SentenceTransformer(modules=[static.module], device=encoder.device), None, static
+    init = load_sentence_transformer(suite.models[spec.student].id, encoder.device, field=f"models.{spec.student}.id")
+    if spec.student_layers is None:
+        return init, None, None
+    try:
+        return init, keep_layers(init, spec.student_layers), None
+    except ValueError as e:
+        raise UserError(f"distill.student_layers: {e}") from None
 
 
 def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, force: bool = False,
@@ -253,20 +282,14 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     t_teacher = time.perf_counter()
     prompts = _prompts(service, spec.teacher)
 
-    init_spec = suite.models[spec.student]
-    init = load_sentence_transformer(init_spec.id, service.encoder(spec.student).device,
-                                     field=f"models.{spec.student}.id")
-    layers = None
-    if spec.student_layers is not None:
-        try:
-            layers = keep_layers(init, spec.student_layers)
-        except ValueError as e:
-            raise UserError(f"distill.student_layers: {e}") from None
-    native_cap = init.max_seq_length
-    cap = cfg.max_seq_length or init_spec.max_seq_length or native_cap
-    init.max_seq_length = cap
+    init, layers, static = _init(suite, service)
+    native_cap = token_cap(init)
+    cap = None if static else cfg.max_seq_length or suite.models[spec.student].max_seq_length or native_cap
+    if cap is not None:
+        init.max_seq_length = cap
     device = str(init.device)
-    model = build_student(init, targets.shape[1], teacher_normalizes(targets), device, cfg.architecture)
+    architecture = "leaf" if static else cfg.architecture  # a static model has no Normalize of its own to keep
+    model = build_student(init, targets.shape[1], teacher_normalizes(targets), device, architecture)
     n_train = len(texts.train)
     trainer = LeafTrainer(model, texts.train, targets[:n_train], texts.validation, targets[n_train:], prompts, cfg,
                           run, device, curve=make_curve(suite, service), on_step=on_step)
@@ -289,10 +312,11 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     if outputs["asymmetric"]:
         teacher_id = suite.models[spec.teacher].id  # type: ignore[index]
         save_router(Path(outputs["finetuned"]), teacher_id, Path(outputs["asymmetric"]), prompts, device)
+    timings = {"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
+               **({"token_vectors_s": static.seconds} if static else {}), "ridge_s": ridge_s,
+               "total_s": time.perf_counter() - t_start}
     rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer, layers,
-                  resumed=checkpoint.name if checkpoint else None,
-                  timings={"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
-                           "ridge_s": ridge_s, "total_s": time.perf_counter() - t_start})
+                  static, resumed=checkpoint.name if checkpoint else None, timings=timings)
     write_cards(rec)
     write_json_atomic(run / RECORD, rec.dump())
     trainer.discard_checkpoints()
@@ -300,8 +324,9 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
 
 
 def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
-            prompts: dict[str, str], service: EmbeddingService, native_cap: int, trainer: LeafTrainer,
-            layers: list[int] | None, resumed: str | None, timings: dict[str, float]) -> DistillRecord:
+            prompts: dict[str, str], service: EmbeddingService, native_cap: int | None, trainer: LeafTrainer,
+            layers: list[int] | None, static: StaticVectorsResult | None, resumed: str | None,
+            timings: dict[str, float]) -> DistillRecord:
     cfg = spec.training
     teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
     return DistillRecord.model_validate({
@@ -310,8 +335,14 @@ def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray
                     "prompts": {k: v for k, v in prompts.items() if v}, "black_box": spec.teacher is None,
                     "normalized": teacher_normalizes(targets)},
         "student_init": {"name": spec.student, "id": suite.models[spec.student].id,
-                         "dim": int(service.encoder(spec.student).dim), "native_max_seq_length": native_cap,
-                         "architecture": cfg.architecture, "layers": layers},
+                         "dim": static.dim if static else int(service.encoder(spec.student).dim),
+                         "native_max_seq_length": native_cap,
+                         "architecture": "static" if static else cfg.architecture, "layers": layers,
+                         "family": spec.student_family,
+                         "static": {"vocabulary": static.vocabulary, "pca_dims": spec.static.pca_dims,
+                                    "sif_coefficient": spec.static.sif_coefficient,
+                                    "computed_tokens": static.computed_tokens,
+                                    "seconds": round(static.seconds, 2)} if static else None},
         "data": texts.stats,
         "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
                      "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": trainer.bf16,

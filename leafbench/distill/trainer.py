@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from leafbench.distill.data import TrainText
-from leafbench.distill.model import autocast, embed, projection
+from leafbench.distill.model import autocast, capped, embed, projection, token_cap, token_lengths
 from leafbench.distill_spec import DistillTraining
 from leafbench.roles import Role
 from leafbench.errors import UserError
 from leafbench.hardware import resolve_dtype
 from leafbench.progress import progress_bar, stderr
+from leafbench.timing import timed
 
 MEGA_BATCHES = 32  # length bucketing window: sort this many batches' worth of texts by length, then cut
 LOG_LINES = 10  # progress log lines per run (loss, lr, throughput)
@@ -159,12 +160,14 @@ def mine_neighbours(targets: torch.Tensor, doc_rows: np.ndarray, k: int, chunk: 
 
 
 def freeze_word_embeddings(model) -> int:
-    """Stop training the transformer's word-embedding table (no gradients, no AdamW state); returns the weights
-    frozen. Position and token-type embeddings stay trainable: they are tiny."""
+    """Stop training the transformer's word-embedding table, or a static model's token vectors (no gradients, no
+    AdamW state); returns the weights frozen. Position and token-type embeddings stay trainable: they are tiny."""
     frozen = 0
     for module in model.modules():
         emb = getattr(module, "word_embeddings", None)
-        if isinstance(emb, torch.nn.Embedding):
+        if isinstance(module, torch.nn.EmbeddingBag):  # StaticEmbedding's table: only the projection trains
+            emb = module
+        if isinstance(emb, (torch.nn.Embedding, torch.nn.EmbeddingBag)):
             emb.weight.requires_grad_(False)
             frozen += emb.weight.numel()
     return frozen
@@ -182,14 +185,12 @@ class LeafTrainer:
         self.targets = torch.from_numpy(np.ascontiguousarray(targets, dtype=np.float32))
         self.val_targets = val_targets
         self.prompts, self.curve, self.on_step = prompts, curve, on_step
-        self.caps: dict[str, int] = {"document": model.max_seq_length,
-                                     "query": min(cfg.query_max_seq_length or model.max_seq_length,
-                                                  model.max_seq_length)}
+        own = token_cap(model)  # None: a static model, which reads every token
+        self.caps: dict[str, int | None] = {
+            "document": own, "query": None if own is None else min(cfg.query_max_seq_length or own, own)}
         self.frozen = freeze_word_embeddings(model) if cfg.freeze_embeddings else 0
-        tokenizer = model.tokenizer
-        encoded = tokenizer([(prompts.get(t.role) or "") + t.text for t in train], add_special_tokens=True,
-                            truncation=True, max_length=model.max_seq_length)["input_ids"]
-        self.lengths = np.array([min(len(ids), self.caps[t.role]) for ids, t in zip(encoded, train)])
+        lengths = token_lengths(model, [(prompts.get(t.role) or "") + t.text for t in train])
+        self.lengths = np.array([min(n, self.caps[t.role] or n) for n, t in zip(lengths, train)])
         # The ranking term's bank: teacher embeddings of the training documents (cached targets, no extra encoding)
         docs = np.flatnonzero(np.array([t.role == "document" for t in train], dtype=bool))
         self.bank_rows = docs if len(docs) else np.arange(len(train))
@@ -245,6 +246,7 @@ class LeafTrainer:
     def encode(self, texts: list[str], role: Role) -> np.ndarray:
         return embed(self.model, texts, [role] * len(texts), self.prompts, self.cfg.batch_size, self.bf16)
 
+    @timed("validation")
     def validate(self, epoch: float) -> dict[str, Any]:
         """Held-out MSE and mean cosine to the teacher (+ the learning-curve tasks); appended to the history."""
         emb = embed(self.model, [t.text for t in self.validation], [t.role for t in self.validation],
@@ -284,12 +286,9 @@ class LeafTrainer:
     def _micro_step(self, batch: np.ndarray, scale: float) -> float:
         items = [self.train_texts[i] for i in batch]
         role = items[0].role
-        cap = self.model.max_seq_length
-        self.model.max_seq_length = self.caps[role]
-        try:
-            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role) or None)
-        finally:
-            self.model.max_seq_length = cap
+        with capped(self.model, self.caps[role]):
+            # "" is no prompt (None would mean the model's default prompt); task= picks a Router's route
+            features = self.model.preprocess([t.text for t in items], prompt=self.prompts.get(role, ""), task=role)
         features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
         with autocast(self.device, self.bf16):
             out = self.model(features)["sentence_embedding"]
@@ -310,6 +309,7 @@ class LeafTrainer:
             return self.state.step % self.cfg.validate_every == 0
         return self.steps[index + 1][0] != self.steps[index][0]  # end of an epoch
 
+    @timed("training")
     def train(self, resume_from: Path | None = None) -> TrainState:
         """Run (or continue) the planned steps; validates at step 0, per schedule, and at the end."""
         if resume_from is not None:

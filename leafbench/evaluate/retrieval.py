@@ -9,7 +9,6 @@ their identity is unchanged.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,12 @@ from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.evaluate.grid import CellFn, CountedGrid, GridCore, Group, PlannedCell, SuiteModels
 from leafbench.identity import namespace_ids, retrieval_identity, task_stamp
-from leafbench.metrics import evaluate_run, mean_cosine, run_from_topk, topk_overlap
+from leafbench.metrics import Scorer, mean_cosine, topk_overlap
 from leafbench.records import RetrievalCell
 from leafbench.results import RunLog, cell_path, environment, now
 from leafbench.precisions import get as get_precision
 from leafbench.search import retrieve, search_identity
+from leafbench.timing import timed
 from leafbench.transforms import TruncatedRows, truncate
 
 PER_QUERY_METRICS = ("NDCG@10", "Recall@100", "MRR@10")  # kept per query for paired significance tests
@@ -117,56 +117,55 @@ class RetrievalGrid(CountedGrid):
         cfg = self.suite.configs[config]
         qids, dids = sorted(data.queries), sorted(data.corpus)
         qtexts, dtexts = [data.queries[q] for q in qids], data.doc_texts(dids)
-        t0, e0 = time.perf_counter(), self.service.encode_seconds
-        q_emb = self.service.embed(cfg.query_model, "query", qtexts)
-        d_emb = self.service.view(cfg.document_model, "document", dtexts)  # memory-mapped, read chunk by chunk
-        teacher_q = (self.service.embed(cfg.document_model, "query", qtexts)
-                     if cfg.mode == "asymmetric" else None)
+        e0 = self.service.encode_seconds
+        with timed("embeddings") as lap:  # encoding what the store lacks (grid/embeddings/encode), reading the rest
+            q_emb = self.service.embed(cfg.query_model, "query", qtexts)
+            d_emb = self.service.view(cfg.document_model, "document", dtexts)  # memory-mapped, read chunk by chunk
+            teacher_q = (self.service.embed(cfg.document_model, "query", qtexts)
+                         if cfg.mode == "asymmetric" else None)
         _check_pair(config, cfg.query_model, q_emb.shape[1], cfg.document_model, d_emb.shape[1])
         encode_s = self.service.encode_seconds - e0
         shared = {"encode_s_shared": round(encode_s, 3),
-                  "load_model_and_cache_s_shared": round(time.perf_counter() - t0 - encode_s, 3)}
+                  "load_model_and_cache_s_shared": round(lap.seconds - encode_s, 3)}
         k = min(max(self.suite.k_values) + (1 if self.suite.ignore_identical_ids else 0), len(dids))
         provenance = self._provenance(task, config, int(d_emb.shape[1]), data)
+        scorer = Scorer(data.qrels, self.suite.k_values, self.suite.ignore_identical_ids)
 
         def evaluate(cell: PlannedCell) -> dict[str, Any]:
             qd, dd = truncate(q_emb, cell.dim), TruncatedRows(d_emb, cell.dim)
             td = truncate(teacher_q, cell.dim) if teacher_q is not None else None
-            rec = self._evaluate_cell(cell, task.task_name, data, qids, dids, qd, dd, td, k)
+            rec = self._evaluate_cell(cell, task.task_name, scorer, qids, dids, qd, dd, td, k)
             rec["timings"].update(shared)
             return {**rec, **provenance, "created": now()}
 
         return evaluate
 
-    def _evaluate_cell(self, cell: PlannedCell, task: str, data: RetrievalData, qids: list[str], dids: list[str],
+    def _evaluate_cell(self, cell: PlannedCell, task: str, scorer: Scorer, qids: list[str], dids: list[str],
                        qd: np.ndarray, dd: TruncatedRows, td: np.ndarray | None, k: int) -> dict[str, Any]:
         backend = self.suite.search_for(cell.config, cell.precision)
         # what an index cache keys the rows by: the task's data, the document embeddings, the dim
         docs_key = spec_hash([cell.identity["task"], cell.identity["embeddings"]["document"], cell.dim])
-        t0 = time.perf_counter()
-        top = retrieve(qd, dd, cell.precision, k, rescore=self.suite.rescore, backend=backend,
-                       device=self.service.device, docs_key=docs_key)
-        retrieve_s = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        run = run_from_topk(top, qids, dids)
-        scores, per_query = evaluate_run(data.qrels, run, self.suite.k_values, self.suite.ignore_identical_ids)
-        metrics_s = time.perf_counter() - t1
-        alignment, alignment_s = None, 0.0
-        if td is not None:
-            t1 = time.perf_counter()
-            teacher_top = retrieve(td, dd, cell.precision, min(ALIGNMENT_K, len(dids)), rescore=self.suite.rescore,
-                                   backend=backend, device=self.service.device, docs_key=docs_key)
-            alignment_s = time.perf_counter() - t1
-            alignment = {f"top{ALIGNMENT_K}_overlap_with_teacher": topk_overlap(top.indices, teacher_top.indices,
-                                                                               min(ALIGNMENT_K, len(dids))),
-                         "query_cosine_to_teacher": mean_cosine(qd, td)}
+        with timed("search") as search:
+            top = retrieve(qd, dd, cell.precision, k, rescore=self.suite.rescore, backend=backend,
+                           device=self.service.device, docs_key=docs_key)
+        with timed("metrics") as metrics:
+            scores, per_query = scorer.topk(top, qids, dids)
+        alignment = None
+        with timed("alignment") as aligning:
+            if td is not None:
+                teacher_top = retrieve(td, dd, cell.precision, min(ALIGNMENT_K, len(dids)),
+                                       rescore=self.suite.rescore, backend=backend, device=self.service.device,
+                                       docs_key=docs_key)
+                alignment = {f"top{ALIGNMENT_K}_overlap_with_teacher": topk_overlap(
+                    top.indices, teacher_top.indices, min(ALIGNMENT_K, len(dids))),
+                    "query_cosine_to_teacher": mean_cosine(qd, td)}
         return {
             "task": task, "config": cell.config, "dim": cell.dim, "precision": cell.precision, "variant": top.variant,
             "scores": {m: round(float(v), 6) for m, v in scores.items()},
             "per_query": {m: {q: round(float(s[m]), 6) for q, s in per_query.items() if m in s}
                           for m in PER_QUERY_METRICS},
             "alignment": alignment, "search": {**backend.identity(), **top.stats},
-            "timings": _search_timings(top.stats, retrieve_s, alignment_s, metrics_s),
+            "timings": _search_timings(top.stats, search.seconds, aligning.seconds, metrics.seconds),
         }
 
     def _provenance(self, task: TaskSpec, config: str, full_dim: int, data: RetrievalData) -> dict[str, Any]:
@@ -184,7 +183,8 @@ class RetrievalGrid(CountedGrid):
         }
 
 
-def _search_timings(stats: dict[str, Any], retrieve_s: float, alignment_s: float, metrics_s: float) -> dict[str, float]:
+def _search_timings(stats: dict[str, Any], retrieve_s: float, alignment_s: float,
+                    metrics_s: float) -> dict[str, float]:
     """The cell's timings, each apart: `search_s` is what the user's queries pay (search + rescoring), never the
     index build, the recall measurement of an approximate backend or the teacher-alignment search beside it."""
     user = float(stats.get("search_s", retrieve_s)) + float(stats.get("rescore_s", 0.0))

@@ -21,6 +21,7 @@ from leafbench.deploy.scale import load_scale
 from leafbench.report.data import ResultSet
 from leafbench.report.render import Cell, Table
 from leafbench.results import write_json_atomic
+from leafbench.timing import timed
 
 DEPLOY_TABLE_PREFIX = "deploy_"
 DEPLOY_FIGURES = ("frontier_bytes", "frontier_latency", "rescoring")
@@ -34,7 +35,8 @@ def calibration_for(rs: ResultSet, time_missing: bool = True) -> Calibration | N
     pairs = sorted({(k[3], k[2]) for k in rs.cells} |
                    {(RESCORE, k[2]) for k, rec in rs.cells.items() if int(rec.get("rescore") or 0) > 0})
     if time_missing and pairs:
-        return calibrate(rs.sources[0], pairs)
+        with timed("deploy calibration"):
+            return calibrate(rs.sources[0], pairs)
     return load_calibration(rs.sources)
 
 

@@ -64,17 +64,17 @@ def mteb_task(rec: dict[str, Any]) -> MtebTask:
     spec = TaskSpec.model_validate(rec.get("task_spec") or {"path": rec["task"], "name": rec["task"]})
     if spec.beir in BEIR_TO_MTEB:  # an official download; a local `path:` folder may be a subset: not mapped
         meta = mteb.get_task(BEIR_TO_MTEB[spec.beir]).metadata
-        return MtebTask(meta.name, meta.revision or "unknown", spec.split, list(meta.eval_langs))
+        return MtebTask(meta.name, meta.revision or "unknown", spec.qrels_split, list(meta.eval_langs))
     if spec.packaged in PACKAGED_TO_MTEB:
         from leafbench.datasets.mteb_tasks import offline_task
 
         try:
             meta = offline_task(PACKAGED_TO_MTEB[spec.packaged], spec.max_docs, spec.max_queries, spec.seed).metadata
-            return MtebTask(meta.name, meta.revision or "unknown", spec.split, list(meta.eval_langs))
+            return MtebTask(meta.name, meta.revision or "unknown", spec.qrels_split, list(meta.eval_langs))
         except UserError:  # its text package is not installed here: keep the leafbench name
             pass
     revision = "leafbench-" + spec_hash({"task": spec.model_dump(exclude_none=True), "size": rec.get("task_size")})
-    return MtebTask(rec["task"], revision, spec.split, [UNKNOWN_LANGUAGE])
+    return MtebTask(rec["task"], revision, spec.split or "test", [UNKNOWN_LANGUAGE])
 
 
 def mteb_scores(scores: dict[str, float]) -> dict[str, Any]:

@@ -305,5 +305,7 @@ def learning_curves(rs: ResultSet, out: Path) -> list[Figure]:
 
 def write_figures(rs: ResultSet, out: Path) -> list[Figure]:
     """Every figure the results support; one the data cannot support (no throughput, one precision) is skipped."""
-    makers = (score_vs_dim, per_task_bars, quantization_loss, quality_vs_throughput)
+    from leafbench.report.frontier import frontier  # it draws with this module's style
+
+    makers = (score_vs_dim, per_task_bars, quantization_loss, quality_vs_throughput, frontier)
     return [f for make in makers if (f := make(rs, out)) is not None] + learning_curves(rs, out)

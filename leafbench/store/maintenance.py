@@ -1,7 +1,9 @@
 """Store upkeep behind `leafbench cache verify` and `leafbench cache gc`.
 
 `verify` is the full check the start-up path deliberately skips (a sha256 of every shard); `gc` deletes namespaces
-that no result record refers to, by the `embeddings: {role: namespace id}` field records carry.
+that no result record refers to, by the `embeddings: {role: namespace id}` field records carry, except the ones a
+command in progress on those results folders uses: it holds the folder's lock, which lists them
+(leafbench.results.note_namespace), whereas a time window guessed how long a run goes without writing a record.
 """
 
 from __future__ import annotations
@@ -9,13 +11,13 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from leafbench.errors import UserError
+from leafbench.results import LOCK_FILE, locked_namespaces
 from leafbench.store.core import ORPHAN_AGE_S
 from leafbench.store.shards import MANIFEST, BadShard, ShardFiles, check_full, orphans, quarantine
 
@@ -103,18 +105,24 @@ class Unused:
     description: str  # the namespace.json summary (model fingerprint, role, ...) or '?'
 
 
-def gc(root: Path, results: list[Path], dry_run: bool = False, keep_recent_s: float = ORPHAN_AGE_S) -> list[Unused]:
-    """Delete (or with `dry_run` only list) namespaces no record under `results` refers to.
+def in_use(results: list[Path]) -> set[str]:
+    """Namespaces the commands holding a results lock below these folders use (a run, distill or throughput)."""
+    used: set[str] = set()
+    for folder in results:
+        for lock in Path(folder).rglob(LOCK_FILE):
+            used |= locked_namespaces(lock.parent) or set()
+    return used
 
-    A namespace written to in the last `keep_recent_s` is kept: a run in progress has not written its records yet.
-    """
-    used = referenced_namespaces(results)
+
+def gc(root: Path, results: list[Path], dry_run: bool = False) -> list[Unused]:
+    """Delete (or with `dry_run` only list) namespaces no record under `results` refers to and no command in
+    progress on them uses (`in_use`)."""
+    used = referenced_namespaces(results) | in_use(results)
     out = []
-    cutoff = time.time() - keep_recent_s
     for base in namespace_dirs(root):
-        files = [p for p in base.rglob("*") if p.is_file()]
-        if base.name in used or any(p.stat().st_mtime > cutoff for p in files):
+        if base.name in used:
             continue
+        files = [p for p in base.rglob("*") if p.is_file()]
         try:
             meta = json.loads((base / "namespace.json").read_text())
             description = " ".join(f"{k}={meta[k]}" for k in ("fingerprint", "role", "dtype") if k in meta)
@@ -125,4 +133,3 @@ def gc(root: Path, results: list[Path], dry_run: bool = False, keep_recent_s: fl
         if not dry_run:
             shutil.rmtree(base)
     return out
-

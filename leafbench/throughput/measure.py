@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from leafbench.config import ThroughputSpec
+from leafbench.distill.model import capped, is_static, token_cap
 from leafbench.encoders import Encoder
 from leafbench.roles import Role
 from leafbench.hardware import device_info, load_average, matmul_peak
@@ -25,6 +26,10 @@ from leafbench.progress import progress_bar
 from leafbench.throughput.flops import FlopModel
 from leafbench.throughput.record import SCHEMA
 from leafbench.throughput.sampling import TextSample, padded_tokens, synthetic_texts, token_counts
+
+
+LATENCY_TRIAL_S = 0.01  # a batch-1 latency trial times at least this long (consecutive calls, averaged)
+LATENCY_MAX_CALLS = 200
 
 
 def spread(values: list[float], digits: int = 4) -> dict[str, Any]:
@@ -66,9 +71,10 @@ class ModelRun:
     """One model on one setup: the units it is timed on, the seconds they took, and the record built from them."""
 
     def __init__(self, enc: Encoder, flops: FlopModel | None, positions: int | None, sample: TextSample,
-                 tp: ThroughputSpec, setup: Setup, batch_sizes: list[int], n_parameters: int):
+                 tp: ThroughputSpec, setup: Setup, batch_sizes: list[int], parameters: dict[str, int]):
         self.enc, self.flops, self.positions, self.sample = enc, flops, positions, sample
-        self.tp, self.setup, self.batch_sizes, self.n_parameters = tp, setup, batch_sizes, n_parameters
+        self.tp, self.setup, self.batch_sizes, self.parameters = tp, setup, batch_sizes, parameters
+        self.calls_per_trial = 1  # batch-1 latency: calls timed together per trial (set by the warm-up)
         self.texts: dict[Role, list[str]] = {"document": sample.docs, "query": sample.queries}
         self.counts = {role: token_counts(enc, texts, role) for role, texts in self.texts.items()}
         self.seconds: dict[tuple[Any, ...], list[float]] = {}
@@ -77,14 +83,13 @@ class ModelRun:
     @contextlib.contextmanager
     def _settings(self, batch_size: int, max_seq_length: int | None = None) -> Iterator[None]:
         """This setup's dtype and a batch size (and a max_seq_length) for one call; the suite's are restored."""
-        spec, configured = self.enc.spec, self.enc.model.max_seq_length
+        spec = self.enc.spec
         self.enc.spec = spec.model_copy(update={"dtype": self.setup.dtype, "batch_size": batch_size})
-        if max_seq_length is not None:
-            self.enc.model.max_seq_length = max_seq_length
         try:
-            yield
+            with capped(self.enc.model, max_seq_length):
+                yield
         finally:
-            self.enc.spec, self.enc.model.max_seq_length = spec, configured
+            self.enc.spec = spec
 
     def _encode(self, texts: list[str], role: Role, batch_size: int, max_seq_length: int | None = None) -> None:
         with self._settings(batch_size, max_seq_length):
@@ -104,14 +109,18 @@ class ModelRun:
         return Unit(self.tp.trials, warmup, trial)
 
     def _latency_unit(self, queries: list[str]) -> Unit:
-        """One query per call, cycling through the sample; each call is one trial."""
+        """One query per call, cycling through the sample. A trial is one call, or for a model whose call takes
+        well under LATENCY_TRIAL_S (a static model: ~0.3 ms) the mean of as many consecutive calls as fill it, so
+        timer and scheduler noise do not dominate; the tokenizer runs inside every call."""
 
         def warmup() -> None:
-            for q in queries[:max(1, self.tp.warmup)]:
-                self._encode([q], "query", 1)
+            seconds = [_timed(lambda q=q: self._encode([q], "query", 1)) for q in queries[:max(3, self.tp.warmup)]]
+            self.calls_per_trial = max(1, min(LATENCY_MAX_CALLS, int(LATENCY_TRIAL_S / max(min(seconds), 1e-9))))
 
         def trial(i: int) -> float:
-            return _timed(lambda: self._encode([queries[i % len(queries)]], "query", 1))
+            n = self.calls_per_trial
+            batch = [queries[(i * n + j) % len(queries)] for j in range(n)]
+            return _timed(lambda: [self._encode([q], "query", 1) for q in batch]) / n
 
         return Unit(self.tp.latency_queries, warmup, trial)
 
@@ -126,6 +135,8 @@ class ModelRun:
         for n in self.tp.synthetic_lengths:  # exactly n tokens: max_seq_length n on texts longer than n
             if self.positions is None or n <= self.positions:
                 texts = synthetic_texts(self.enc, self.tp.synthetic_texts, n, self.tp.seed)
+                if is_static(self.enc.model):  # no truncation: exactly n whole-word tokens
+                    texts = [" ".join(t.split()[:n]) for t in texts]
                 units[("synthetic", n)] = self._batch_unit(texts, "document", self.batch_sizes[0], n)
         return units
 
@@ -155,7 +166,7 @@ class ModelRun:
         p50, p95, p99 = np.percentile(ms, [50, 95, 99])
         r = lambda x: round(float(x), 3)  # noqa: E731
         return {"p50": r(p50), "p95": r(p95), "p99": r(p99), "mean": r(ms.mean()), "min": r(ms.min()),
-                "max": r(ms.max()), "n": len(ms), "batch_size": 1}
+                "max": r(ms.max()), "n": len(ms), "batch_size": 1, "calls_per_trial": self.calls_per_trial}
 
     def _synthetic(self, peak: float) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -183,9 +194,9 @@ class ModelRun:
         return {
             "schema": SCHEMA,
             "model": {"name": enc.name, "id": enc.spec.id, "fingerprint": enc.fingerprint,
-                      "max_seq_length": enc.model.max_seq_length, "query_prompt": enc.prompt("query"),
+                      "max_seq_length": token_cap(enc.model), "query_prompt": enc.prompt("query"),
                       "document_prompt": enc.prompt("document")},
-            "n_parameters": self.n_parameters, "embedding_dim": enc.dim,
+            **self.parameters, "embedding_dim": enc.dim,
             "backend": self.setup.backend, "dtype": self.setup.dtype, "device": self.setup.device,
             "device_name": info["device_name"], "device_info": info,
             "batch_size": self.batch_sizes[0], "batch_sizes": self.batch_sizes,

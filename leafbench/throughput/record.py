@@ -47,6 +47,7 @@ class Latency(_Record):
     max: float | None = None
     n: int
     batch_size: Literal[1] = 1
+    calls_per_trial: int = 1  # consecutive calls averaged per trial (fast models: see measure.LATENCY_TRIAL_S)
 
 
 class RateFigures(_Record):
@@ -87,6 +88,8 @@ class ThroughputRecord(_Record):
     settings: dict[str, Any] | None = None  # the suite's throughput section as measured
     model: ModelInfo
     n_parameters: int | None = None
+    n_embedding_parameters: int | None = None  # token tables (mteb's ModelMeta field)
+    n_active_parameters: int | None = None  # n_parameters - n_embedding_parameters (mteb's n_active_parameters)
     embedding_dim: int | None = None
     backend: str = "torch"  # "torch" | "onnx"
     dtype: str | None = None  # "fp32" | "bf16"

@@ -54,11 +54,15 @@ def synthetic_texts(enc: Encoder, count: int, length: int, seed: int) -> list[st
 
 def token_counts(enc: Encoder, texts: list[str], role: Role) -> np.ndarray:
     """Real tokens per text as the model sees it: role prompt prepended, truncated at its max_seq_length."""
-    prompt = enc.prompt(role) or None
+    prompt = enc.prompt(role)  # "" is no prompt, as Encoder.encode passes it
     out = []
     for start in range(0, len(texts), 256):
-        features = enc.model.preprocess(texts[start:start + 256], prompt=prompt)
-        out.append(features["attention_mask"].sum(dim=1).cpu().numpy())
+        features = enc.model.preprocess(texts[start:start + 256], prompt=prompt, task=role)  # a Router's route
+        if "attention_mask" in features:
+            out.append(features["attention_mask"].sum(dim=1).cpu().numpy())
+        else:  # a StaticEmbedding's flat token ids with each text's offset
+            ends = np.append(features["offsets"].cpu().numpy()[1:], len(features["input_ids"]))
+            out.append(ends - features["offsets"].cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 

@@ -26,6 +26,7 @@ from leafbench.encoders import Encoder, resolve_device
 from leafbench.hardware import cpu_model, resolve_dtype
 from leafbench.progress import stderr
 from leafbench.results import environment, now, read_json, write_json_atomic
+from leafbench.throughput.params import parameter_counts
 from leafbench.throughput.flops import FlopModel, hf_config, max_positions
 from leafbench.throughput.measure import ModelRun, Setup, measure_setup
 from leafbench.throughput.onnx import onnx_encoder, onnx_unavailable
@@ -68,6 +69,7 @@ class ThroughputOutcome:
     skipped: list[str] = field(default_factory=list)
     measured: int = 0
     reused: int = 0
+    paths: list[Path] = field(default_factory=list)  # every record file of the outcome, for the run manifest
 
 
 def _skip(outcome: ThroughputOutcome, line: str) -> None:
@@ -136,6 +138,7 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
             rec = None if force else _read_record(record_path(suite.results_dir, name, setup))
             if rec is not None and rec.measure_hash == mhash:
                 outcome.records.append(rec)
+                outcome.paths.append(record_path(suite.results_dir, name, setup))
                 outcome.reused += 1
             else:
                 todo.append((name, mhash, batch_sizes))
@@ -152,17 +155,19 @@ def run_throughput(suite: Suite, force: bool = False, service: EmbeddingService 
             config = hf_config(enc.model)
             runner = onnx_encoder(enc, tp.threads or torch.get_num_threads()) if setup.backend == "onnx" else enc
             runs.append(ModelRun(runner, FlopModel.from_config(config), max_positions(config), sample, tp, setup,
-                                 batch_sizes, sum(p.numel() for p in enc.model.parameters())))
+                                 batch_sizes, parameter_counts(enc.model)))
         for (name, mhash, _), measured in zip(todo, measure_setup(runs, setup)):
             rec = ThroughputRecord.model_validate({**measured, "suite": suite.name, "measure_hash": mhash,
                                                    "created": now(), "settings": tp.model_dump(),
                                                    "environment": environment()})
             write_json_atomic(record_path(suite.results_dir, name, setup), rec.dump())
             outcome.records.append(rec)
+            outcome.paths.append(record_path(suite.results_dir, name, setup))
             outcome.measured += 1
     if outcome.records:
         outcome.ratios = ratios(outcome.records, tp.teacher)
         write_json_atomic(suite.results_dir / "throughput" / "ratios.json", outcome.ratios.dump())
+        outcome.paths.append(suite.results_dir / "throughput" / "ratios.json")
     return outcome
 
 

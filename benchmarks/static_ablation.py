@@ -1,0 +1,127 @@
+"""Benchmark: the static leaf's ablation (docs/students.md), on suites/quickstart-static.yaml's tasks and texts.
+
+Each variant is the suite's distill section with one change: training on or off (step 0 of every run is the
+ridge-projected token vectors, "without training"), the ranking term, which parameters train and at what learning
+rate, the vocabulary size, PCA. Reported per variant: asymmetric nDCG@10 as % of the teacher on the in-domain
+tasks (mean), on the off-domain dev subset (recipes, seed 1: where the recipe was chosen) and on the off-domain test
+subset (the quickstart's recipes, seed 0: reported, never tuned on), before and after training; the token vectors'
+cost (seconds, tokens computed now; the rest came from the embedding store) and the training seconds.
+
+Teacher targets and token vectors go through the shared embedding store: the first variant pays for them.
+
+    python benchmarks/static_ablation.py [--only NAME ...] [--output results/static-ablation]
+    python benchmarks/static_ablation.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV, TEST = "recipes-d400-q150-s1", "recipes-d400-q150"
+VARIANTS: dict[str, dict[str, Any]] = {
+    "suite (tokens lr 1e-3, projection 1e-4, ranking term)": {},
+    "without the ranking term": {"training": {"rank_weight": 0.0}},
+    "token vectors frozen (projection trains)": {"training": {"freeze_embeddings": True}},
+    "projection lr 1e-3": {"training": {"projection_lr": 1e-3}},
+    "tokens lr 3e-3 (the issue's naive fine-tune)": {"training": {"lr": 3e-3, "projection_lr": 3e-3}},
+    "tokens lr 3e-4": {"training": {"lr": 3e-4}},
+    "tokens lr 3e-3": {"training": {"lr": 3e-3}},
+    "vocabulary 4000": {"static": {"vocabulary": 4000}},
+    "vocabulary 16000": {"static": {"vocabulary": 16000}},
+    "whole vocabulary": {"static": {"vocabulary": None}},
+    "no PCA (768-d vectors)": {"static": {"pca_dims": None}},
+}
+
+
+def variant_suite(name: str, change: dict[str, Any], output: Path) -> Path:
+    raw = yaml.safe_load((ROOT / "suites" / "quickstart-static.yaml").read_text())
+    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")[:60]
+    raw["name"], raw["output"] = f"static-ablation-{slug}", str(output)
+    raw.pop("throughput", None)
+    distill = raw["distill"]
+    distill["static"] = {**distill["static"], **change.get("static", {})}
+    distill["training"] = {**distill["training"], **change.get("training", {})}
+    path = output / f"{raw['name']}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def _share(ev, task: str) -> float | None:
+    point = ev.curve.get(task)
+    return round(100 * point.share, 1) if point is not None and point.share is not None else None
+
+
+def summary(rec) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, ev in (("proj", rec.projection_only), ("leaf", rec.final)):
+        out[f"{label}_in_pct"] = round(100 * ev.mean("share", False), 1)
+        out[f"{label}_dev_pct"], out[f"{label}_test_pct"] = _share(ev, DEV), _share(ev, TEST)
+        out[f"{label}_ndcg"] = {t: p.ndcg10 for t, p in ev.curve.items()}
+    out["teacher_ndcg"] = {t: p.teacher_ndcg10 for t, p in rec.final.curve.items()}
+    out["static"] = rec.student_init.static.model_dump() if rec.student_init.static else None
+    out["train_seconds"], out["samples"] = rec.training.train_seconds, rec.training.samples
+    out["timings"] = rec.timings
+    return out
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    latest = {r["variant"]: r for r in rows}
+    lines = ["| variant | vocabulary x dim | token vectors s (computed) | train s | in-domain % (proj -> leaf) | "
+             "off-domain dev % (proj -> leaf) | off-domain test % (proj -> leaf) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, r in latest.items():
+        st = r["static"] or {}
+        dim = st.get("pca_dims") or 768
+        lines.append(f"| {name} | {st.get('vocabulary')} x {dim} | {st.get('seconds', 0):.0f} "
+                     f"({st.get('computed_tokens')}) | {r['train_seconds']:.0f} | "
+                     f"{r['proj_in_pct']} -> **{r['leaf_in_pct']}** | {r['proj_dev_pct']} -> **{r['leaf_dev_pct']}** "
+                     f"| {r['proj_test_pct']} -> **{r['leaf_test_pct']}** |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    from leafbench.config import load_suite
+    from leafbench.distill.stage import run_distill
+    from leafbench.embed import EmbeddingService
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
+    parser.add_argument("--output", default=str(ROOT / "results" / "static-ablation"))
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
+    args = parser.parse_args()
+    out = Path(args.output)
+    if args.table:
+        lines = (out / "ablation.jsonl").read_text().splitlines()
+        print(markdown([json.loads(line) for line in lines if line.strip()]))
+        return
+    variants = dict(VARIANTS)
+    for item in args.only or []:
+        if "=" in item:
+            name, change = item.split("=", 1)
+            variants[name] = json.loads(change)
+    names = [i.split("=", 1)[0] for i in args.only] if args.only else list(VARIANTS)
+    for name in names:
+        suite = load_suite(variant_suite(name, variants[name], out))
+        t0 = time.perf_counter()
+        rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
+        row = {"variant": name, "seconds": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),
+               **summary(rec)}
+        print(json.dumps(row), flush=True)
+        with open(out / "ablation.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

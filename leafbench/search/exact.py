@@ -23,7 +23,7 @@ import numpy as np
 
 from leafbench.precisions import Precision
 from leafbench.search.codes import CodeStore
-from leafbench.search.topk import block_topk, merge_topk, repair_row, sorted_topk, spans
+from leafbench.search.topk import at_or_above, block_topk, merge_topk, repair_row, sorted_topk, spans
 from leafbench.transforms import Rows, iter_chunks
 
 
@@ -60,10 +60,12 @@ class ExactScan:
         best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qspans)
         for dstart, block in self._blocks():
             for i, (qstart, qstop) in enumerate(qspans):
-                block_scores, block_idx = self._block_topk(qform[qstart:qstop], block, k)
                 found = best[i]
-                best[i] = sorted_topk(block_scores, block_idx + dstart, k) if found is None else \
-                    merge_topk(*found, block_scores, block_idx + dstart, k)
+                floor = found[0][:, -1:] if found is not None and found[0].shape[1] == k else None
+                block_scores, block_idx = self._block_topk(qform[qstart:qstop], block, k, floor)
+                block_idx = np.where(block_idx >= 0, block_idx + dstart, -1)
+                best[i] = sorted_topk(block_scores, block_idx, k) if found is None else \
+                    merge_topk(*found, block_scores, block_idx, k)
         done = [b for b in best if b is not None]
         if not done:
             return np.empty((len(qform), k), np.float32), np.empty((len(qform), k), np.int64)
@@ -77,8 +79,12 @@ class ExactScan:
         for start, stop in spans(self.n_docs, self.doc_chunk):
             yield start, self.codes.block(start, stop)
 
-    def _block_topk(self, qmat: np.ndarray, block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return block_topk(self.precision.block_scores(qmat, block, self.dim), k)
+    def _block_topk(self, qmat: np.ndarray, block: np.ndarray, k: int,
+                    floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """A block's candidates for the running top-k: its top-k, or (once the running top-k is full, `floor`
+        holding its k-th scores) only the columns that reach the floor (-1 indices pad)."""
+        scores = self.precision.block_scores(qmat, block, self.dim)
+        return block_topk(scores, k) if floor is None else at_or_above(scores, floor.astype(scores.dtype), k)
 
 
 class TorchFloatScan(ExactScan):
@@ -92,7 +98,8 @@ class TorchFloatScan(ExactScan):
         self.device = device
         self.stats["device"] = device
 
-    def _block_topk(self, qmat: np.ndarray, dmat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _block_topk(self, qmat: np.ndarray, dmat: np.ndarray, k: int,
+                    floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         scores = torch.from_numpy(np.ascontiguousarray(qmat)).to(self.device) @ \

@@ -24,7 +24,7 @@ import numpy as np
 from leafbench.precisions import Precision
 from leafbench.search.codes import CodeStore
 from leafbench.search.topk import at_or_above, block_topk, merge_topk, repair_row, sorted_topk, spans
-from leafbench.transforms import Rows, iter_chunks
+from leafbench.transforms import Rows, as_float_matrix, iter_chunks
 
 
 class ExactScan:
@@ -55,7 +55,8 @@ class ExactScan:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-min(k, n_docs) per query, sorted by the tie rule (score desc, then higher index first)."""
         k = min(k, self.n_docs)
-        qform = self.precision.encode_queries(queries, self.params)
+        # float32 queries: a float64 query would silently turn every block product into a float64 GEMM
+        qform = self.precision.encode_queries(as_float_matrix(queries, "queries"), self.params)
         qspans = list(spans(len(qform), self.query_chunk))
         best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qspans)
         for dstart, block in self._blocks():

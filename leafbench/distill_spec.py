@@ -19,8 +19,11 @@ PackagedText = Literal["wikipedia", "lee-background", "bbc-news", "newsgroups", 
 # an off-domain yardstick built from the same text would be trained on.
 SOURCE_TASK_TEXT: dict[str, set[str]] = {"wikipedia": {"wiki-sections"}, "bbc-news": {"bbc-news-titles"}}
 TextRole = Literal["auto", "query", "document"]
-# Settings that do not change the trained weights: editing them must not start a new run.
-OPERATIONAL_FIELDS = {"checkpoint_every"}
+# Settings that do not change the trained weights: editing them must not start a new run (the distill stage
+# re-exports or re-scores a finished run instead: leafbench.distill.inputs).
+OPERATIONAL_FIELDS = {"checkpoint_every", "validate_every"}  # of `training`
+NOT_WEIGHTS = {"curve_tasks", "off_domain_tasks", "outputs"}  # of the distill section
+MODEL_OPERATIONAL = {"batch_size"}  # of the teacher's and student's model entries
 
 
 # Bumped when the training loop's meaning changes for the same settings (2: mse is the squared L2 distance per text,
@@ -244,8 +247,10 @@ class DistillSpec(_Strict):
 
         The suite's tasks are part of it when eval queries are excluded, since they decide which texts are removed;
         TRAINING_VERSION stands for the training code itself, so a changed objective never reuses an older run.
+        Settings that cannot change the weights are left out; the models' and sources' *content* (fingerprints,
+        file digests) is checked by the stage against the finished run (leafbench.distill.inputs).
         """
-        spec = self.model_dump(mode="json")
+        spec = self.model_dump(mode="json", exclude=NOT_WEIGHTS)
         for key in OPERATIONAL_FIELDS:
             spec["training"].pop(key, None)
         if self.student_family == "static":
@@ -254,7 +259,10 @@ class DistillSpec(_Strict):
             # the family's fields stay out of a transformer run's identity: its folder is the one it had before them
             spec.pop("static")
             spec.pop("student_family")
+
+        def model(name: str) -> dict[str, Any]:
+            return models[name].model_dump(mode="json", exclude=MODEL_OPERATIONAL)
+
         return {"distill": spec, "training_version": TRAINING_VERSION,
-                "teacher": models[self.teacher].model_dump(mode="json") if self.teacher else None,
-                "student": models[self.student].model_dump(mode="json"),
+                "teacher": model(self.teacher) if self.teacher else None, "student": model(self.student),
                 "eval_tasks": [t.model_dump(mode="json") for t in tasks] if self.data.exclude_eval_queries else []}

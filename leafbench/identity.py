@@ -5,8 +5,8 @@ input that can change a score has a function here: the weights and saved setting
 leafbench.fingerprint) and, for a Router model, the route each role takes, the dtype the model
 actually runs in (`auto` resolved for the device), the prompts and max_seq_length as resolved, the task's data
 (a stamp: packaged builder + source package versions, a digest of the BEIR files a local folder or a public
-dataset's download is read from), dim, precision and its scoring variant, rescore depth, search backend, k_values, ignore_identical_ids, and
-`SCORING_VERSION` for leafbench's own scoring code. Output folder and batch size are not inputs of a score.
+dataset's download is read from), dim, precision and its scoring variant, rescore depth, search backend, k_values,
+ignore_identical_ids, and `SCORING_VERSION` for leafbench's own scoring code. Output folder and batch size are not inputs of a score.
 
 Fingerprints are cached by the model folder's file list (path, size, mtime, inode of each file), so checking a
 finished suite loads no model; a model edited in place changes its files' stats and is fingerprinted again.

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from rich.console import Console
 
 from leafbench.timing import StageTimer, count_encoded, timed
@@ -45,8 +47,12 @@ def test_timed_nests_sums_and_counts_encodes() -> None:
 
 
 def test_a_run_records_its_stage_timings_and_ends_with_their_summary(tmp_path: Path, tiny_model: Path,
-                                                                     small_beir: Path) -> None:
+                                                                     small_beir: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from leafbench.config import parse_suite
+
+    # a store of its own: other tests of the session embed the same tiny model and folder, and this one times encoding
+    monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path / "cache"))
     from leafbench.runner import run_suite
     from leafbench.summary import timings_table
 

@@ -140,6 +140,8 @@ class DistillRecord(_Model):
     spec: dict[str, Any]
     environment: dict[str, Any]
     evaluation: list[EvaluationRow] = Field(default_factory=list)
+    # what the weights were trained from, by content (leafbench.distill.inputs.run_inputs); {} in older records
+    inputs: dict[str, Any] = Field(default_factory=dict)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from leafbench.config import Suite
+from leafbench.config import Suite, spec_hash
 from leafbench.distill.curve import make_curve
 from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
 from leafbench.distill.export import model_card, save_router, save_student
+from leafbench.distill.inputs import changed_inputs, reexport, revalidate, run_inputs
 from leafbench.distill.model import (build_student, fit_ridge, is_static, keep_layers, projection, teacher_normalizes,
                                      token_cap)
 from leafbench.distill.static import StaticVectorsResult, static_embedding
@@ -261,9 +262,18 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     if finished is not None and finished.data.get("eval_queries_digest") != _digest(excluded):
         stderr.log("distill: the suite's evaluation queries changed since this student was trained; retraining")
         finished, force = None, True
+    inputs = run_inputs(suite, service) if finished is not None else None  # fingerprint cache: no model load
+    if finished is not None and finished.inputs != inputs:
+        changed = ", ".join(changed_inputs(finished.inputs, inputs or {})) or "the inputs"
+        stderr.log(f"distill: {changed} changed since this student was trained; retraining")
+        finished, force = None, True
+    outputs = _output_paths(spec, run)
+    if finished is not None and any(path and not finished.outputs.get(v) for v, path in outputs.items()):
+        stderr.log("distill: an output this run did not export is asked for now; retraining")
+        finished, force = None, True
     if finished is not None:
         stderr.log(f"distill: finished run reused ({run}); `leafbench distill --force` retrains")
-        return finished
+        return _reuse(finished, suite, service, outputs)
     _check_writable(run)
     if force:
         for child in run.iterdir():
@@ -293,12 +303,11 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     n_train = len(texts.train)
     trainer = LeafTrainer(model, texts.train, targets[:n_train], texts.validation, targets[n_train:], prompts, cfg,
                           run, device, curve=make_curve(suite, service), on_step=on_step)
-    names = {"projection": spec.outputs.projection, "finetuned": spec.outputs.finetuned,
-             "asymmetric": f"{spec.outputs.finetuned}-asym" if spec.teacher else None}
-    outputs = {k: str(run / v) if v else None for k, v in names.items()}
-
-    trainer.state.texts_digest = texts.stats["digest"]
-    checkpoint = _resume_point(trainer, restart, texts.stats["digest"])
+    # a checkpoint continues only on the same texts, from the same teacher, student and source contents
+    inputs = inputs or run_inputs(suite, service)
+    resume_key = spec_hash([texts.stats["digest"], inputs])
+    trainer.state.texts_digest = resume_key
+    checkpoint = _resume_point(trainer, restart, resume_key)
     ridge_s = 0.0
     if checkpoint is None:
         t0 = time.perf_counter()
@@ -316,16 +325,43 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
                **({"token_vectors_s": static.seconds} if static else {}), "ridge_s": ridge_s,
                "total_s": time.perf_counter() - t_start}
     rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer, layers,
-                  static, resumed=checkpoint.name if checkpoint else None, timings=timings)
+                  inputs, static, resumed=checkpoint.name if checkpoint else None, timings=timings)
     write_cards(rec)
     write_json_atomic(run / RECORD, rec.dump())
     trainer.discard_checkpoints()
     return rec
 
 
+def _output_paths(spec: DistillSpec, run: Path) -> dict[str, str | None]:
+    names = {"projection": spec.outputs.projection, "finetuned": spec.outputs.finetuned,
+             "asymmetric": f"{spec.outputs.finetuned}-asym" if spec.teacher else None}
+    return {k: str(run / v) if v else None for k, v in names.items()}
+
+
+def _reuse(rec: DistillRecord, suite: Suite, service: EmbeddingService,
+           outputs: dict[str, str | None]) -> DistillRecord:
+    """A finished run under settings that cannot change its weights: re-export under new output names, re-score on
+    new curve tasks, and record the current values of those settings."""
+    spec = suite.distill
+    assert spec is not None
+    now = spec.model_dump(mode="json", include={"curve_tasks", "off_domain_tasks", "outputs"})
+    before = {k: rec.spec.get(k) for k in now}
+    if before == now and rec.outputs == outputs:
+        return rec
+    if rec.outputs != outputs:
+        rec = reexport(rec, outputs)
+    if (before["curve_tasks"], before["off_domain_tasks"]) != (now["curve_tasks"], now["off_domain_tasks"]):
+        rec = revalidate(rec, suite, service)
+    rec = rec.model_copy(update={"spec": {**rec.spec, **now}})
+    write_cards(rec)
+    write_json_atomic(suite.distill_run_dir / RECORD, rec.dump())
+    return rec
+
+
 def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
             prompts: dict[str, str], service: EmbeddingService, native_cap: int | None, trainer: LeafTrainer,
-            layers: list[int] | None, static: StaticVectorsResult | None, resumed: str | None,
+            layers: list[int] | None, inputs: dict[str, Any], static: StaticVectorsResult | None,
+            resumed: str | None,
             timings: dict[str, float]) -> DistillRecord:
     cfg = spec.training
     teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
@@ -354,7 +390,7 @@ def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray
                      "final_train_loss": state.last_loss, "device": trainer.device, "resumed_from": resumed},
         "projection_only": state.history[0], "final": state.history[-1], "history": state.history,
         "outputs": outputs, "timings": {k: round(v, 2) for k, v in timings.items()},
-        "spec": spec.model_dump(mode="json"), "environment": environment(),
+        "spec": spec.model_dump(mode="json"), "environment": environment(), "inputs": inputs,
     })
 
 

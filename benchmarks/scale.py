@@ -256,6 +256,9 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     ap.add_argument("--queries", type=int, default=1000, help="the batch searched at once")
     ap.add_argument("--single", type=int, default=20, help="queries searched one at a time (median reported)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="BLAS / OpenMP / torch threads per worker (default: the libraries' own); 1 on a shared box, "
+                         "where multi-threaded BLAS waits on descheduled threads")
     ap.add_argument("--data", type=Path, default=None, help="shard folder (default <leafbench cache>/bench/scale)")
     ap.add_argument("--out", type=Path, default=Path("results/bench/scale.json"))
     ap.add_argument("--faiss-max-gib", type=float, default=4.0, help="skip FAISS float indexes larger than this")
@@ -285,7 +288,7 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or None
     result: dict[str, Any] = {"dim": DIM, "queries": args.queries, "k": 10, "cpu": cpu, "cores": os.cpu_count(),
-                              "commit": commit,
+                              "commit": commit, "threads": args.threads,
                               "hnsw": HNSW, "ivf": IVF, "rows": [], "growth_exponent": {}}
     order = sorted(args.backends, key=lambda b: REFERENCE[b] != b)
     for n in sizes:
@@ -294,10 +297,13 @@ def main() -> None:
                 print(f"skip {backend} at N={n:,}: its index would exceed --faiss-max-gib", flush=True)
                 continue
             env = {**os.environ, "LEAFBENCH_CACHE": str(folder / "cache"), "PYTHONPATH": str(Path(__file__).parents[1])}
+            if args.threads:
+                env.update({v: str(args.threads) for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                           "MKL_NUM_THREADS")})
             load = os.getloadavg()[0]
             proc = subprocess.run([sys.executable, __file__, "--worker", str(n), backend, "--queries",
-                                   str(args.queries), "--single", str(args.single), "--data", str(folder), "--hnsw-m", str(args.hnsw_m),
-                                   "--hnsw-efc", str(args.hnsw_efc)], capture_output=True, text=True, env=env)
+                                   str(args.queries), "--single", str(args.single), "--data", str(folder),
+                                   "--hnsw-m", str(args.hnsw_m), "--hnsw-efc", str(args.hnsw_efc)], capture_output=True, text=True, env=env)
             if proc.returncode:
                 print(f"{backend} at N={n:,} failed:\n{proc.stderr[-2000:]}", flush=True)
                 continue

@@ -113,7 +113,8 @@ def test_calibration_is_timed_once_per_machine_and_projects_real_timings(tmp_pat
     monkeypatch.setattr(calibration, "_time_one", counting)
     cal = calibrate(tmp_path, [("float32", 32), ("int8-affine", 32)])
     assert sorted(timed) == sorted((p, 32, n) for p in ("float32", "int8") for n in SIZES)  # affine timed as int8
-    assert all(t.ms_per_query > 0 and t.ms_per_query <= (t.median_ms or 0) for t in cal.timings)
+    assert all(t.ms_per_query > 0 and t.ms_per_query == t.median_ms for t in cal.timings)  # the median
+    assert cal.seconds is not None and cal.seconds > 0  # what timing it cost
     again = calibrate(tmp_path, [("float32", 32), ("binary", 32)])  # only the new pair is timed
     assert len(timed) == 3 * len(SIZES) and {t.precision for t in again.timings} == {"float32", "int8", "binary"}
     loaded = load_calibration([tmp_path])
@@ -244,27 +245,43 @@ def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path
 
 
 def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # load_scale also looks under ./results: not the developer's own benchmark output
+    """Rows beside the results folder or named by a flag (never ./results), one model per backend *and its
+    parameters*, and a benchmark run on another CPU named as such."""
     from leafbench.deploy.calibration import Timing, machine, machine_key
     from leafbench.deploy.projection import all_models, model_for
-    from leafbench.deploy.scale import load_scale
+    from leafbench.deploy.scale import backend_key, load_scale
 
+    hnsw_params = {"hnsw_m": 32, "ef_construction": 64, "ef_search": 128}
     rows = [{"backend": b, "n": n, "queries": 1000, "search_s": t * n / 1e6} for b, t in (("hnsw", 0.5), ("exact", 9.0))
             for n in (100_000, 300_000, 1_000_000)] + [{"backend": "unknown", "n": 5, "queries": 1, "search_s": 1}]
+    here = machine()["cpu_model"]
     (tmp_path / "results" / "bench").mkdir(parents=True)
-    (tmp_path / "results" / "bench" / "scale.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "results" / "bench" / "scale.json").write_text(json.dumps({"rows": rows, "hnsw": hnsw_params,
+                                                                           "cpu": here}))
+    monkeypatch.chdir(tmp_path)
+    assert load_scale([tmp_path / "elsewhere" / "quickstart"]) == []  # ./results/bench is not beside that folder
     scale = load_scale([tmp_path / "results" / "quickstart"])  # the file beside the suite's folder
-    assert sorted(c.backend for c in scale) == ["exact", "hnsw"]
+    key = backend_key({"backend": "hnsw", **hnsw_params})
+    assert sorted(c.backend for c in scale) == ["exact", key]
     own = Calibration(machine=machine(), machine_key=machine_key(), created="x",
                       timings=[Timing(precision="float32", dim=768, n_docs=n, ms_per_query=1.0, trials_ms=[1.0])
                                for n in SIZES])
     models = all_models(own, scale)
-    hnsw = model_for(models, "hnsw", "float32", 768)
+    hnsw = model_for(models, key, "float32", 768)
     assert hnsw is not None and hnsw.source == "scale.py" and hnsw.checked_on == 1_000_000
     assert hnsw.ms(3_000_000) == pytest.approx(1000 * 0.5 * 3 / 1000)  # 0.5 s per 1M docs per 1000 queries
+    other = backend_key({"backend": "hnsw", **hnsw_params, "ef_search": 512})
+    assert model_for(models, other, "float32", 768) is None  # another efSearch is not this index's cost
     exact = model_for(models, "exact", "float32", 768)
     assert exact is not None and exact.source == "calibration"  # this machine's own timing wins
-    assert model_for(models, "hnsw", "binary", 768) is None
+    assert model_for(models, key, "binary", 768) is None
+    named = tmp_path / "other-box.json"  # --scale FILE, from another machine, with single-query medians
+    named.write_text(json.dumps({"cpu": "Some Other CPU", "hnsw": hnsw_params,
+                                 "rows": [{**r, "single_ms": 2.0 * r["n"] / 1e6} for r in rows]}))
+    models = all_models(own, load_scale([tmp_path / "elsewhere"], [named]))
+    hnsw = model_for(models, key, "float32", 768)
+    assert hnsw is not None and hnsw.source == "scale.py on Some Other CPU"
+    assert hnsw.ms(3_000_000) == pytest.approx(6.0)  # the single-query median, not the batch
 
 
 def test_cli_deploy_bad_input_each_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -283,7 +300,8 @@ def test_cli_deploy_bad_input_each_gets_one_line(tmp_path: Path, capsys: pytest.
     write_throughput(full)
     cases = [([str(empty)], str(empty)), ([str(no_throughput), "--max-latency-ms", "5"], "no throughput record"),
              ([str(full), "--docs", "0"], "--docs 0"), ([str(full), "--docs", "1e99"], "--docs 1e99"),
-             ([str(full), "--max-bytes", "-5"], "--max-bytes -5"), ([str(full), "--max-bytes", "abc"], "--max-bytes abc"),
+             ([str(full), "--max-bytes", "-5"], "--max-bytes -5"),
+             ([str(full), "--max-bytes", "abc"], "--max-bytes abc"), ([str(full), "--scale", "nope.json"], "nope.json"),
              ([str(full), "--max-latency-ms", "fast"], "--max-latency-ms fast")]
     for argv, named in cases:
         assert main(["deploy", *argv]) == 2, argv

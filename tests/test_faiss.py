@@ -144,3 +144,57 @@ def test_suite_search_fields_resolve_per_config_and_precision(tmp_path):
     assert load_suite(suite()).search_for("a", "binary") == SearchSpec()
     with pytest.raises(UserError, match="search"):
         load_suite(suite(search={"backend": "hnsw", "nprobe": 4}))
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
+def test_approximate_builds_are_seeded_or_their_nondeterminism_bounded(precision):
+    """IVF: seeded k-means, identical rebuilds. HNSW: seeded levels, identical rebuilds on one thread; with the
+    machine's threads (parallel insertion) rebuilds stay within 0.02 recall@10 of each other."""
+    import faiss
+
+    from leafbench.precisions import get
+    from leafbench.search.exact import ExactScan
+    from leafbench.search.faiss_index import IVF_SEED, build_faiss_index
+
+    rng = np.random.default_rng(5)
+    docs = l2_normalize(rng.standard_normal((3000, 32)).astype(np.float32))
+    queries = l2_normalize(docs[:60] + 0.3 * rng.standard_normal((60, 32)).astype(np.float32))
+    prec = get(precision)
+    exact = ExactScan(docs, prec).search(queries, 10)[1]
+
+    def build(spec: SearchSpec) -> tuple[np.ndarray, dict]:
+        built = build_faiss_index(docs, prec, spec)
+        return built.search(queries, 10)[1], built.stats
+
+    ivf = SearchSpec(backend="ivf", nlist=30, nprobe=3)
+    (a, stats), (b, _) = build(ivf), build(ivf)
+    assert stats["train_seed"] == IVF_SEED and np.array_equal(a, b)
+    hnsw = SearchSpec(backend="hnsw", hnsw_m=8, ef_construction=16, ef_search=16)
+    threads = faiss.omp_get_max_threads()
+    try:
+        faiss.omp_set_num_threads(1)
+        (a, stats), (b, _) = build(hnsw), build(hnsw)
+        assert stats["build_threads"] == 1 and np.array_equal(a, b)
+    finally:
+        faiss.omp_set_num_threads(threads)
+
+    def recall(found: np.ndarray) -> float:
+        return float(np.mean([len(np.intersect1d(x, y)) / 10 for x, y in zip(found, exact)]))
+
+    recalls = [recall(build(hnsw)[0]) for _ in range(3)]
+    assert max(recalls) - min(recalls) <= 0.02, recalls
+
+
+def test_search_identity_names_the_faiss_version_and_a_cuda_exact_scan():
+    """What changes an ANN or exact result is in the cell identity: FAISS's version for a FAISS backend, the device
+    for an exact float32 scan on CUDA; a CPU exact scan's identity is unchanged (its cells keep their hashes)."""
+    import faiss
+
+    from leafbench.search import search_identity
+
+    assert search_identity(SearchSpec(), "float32", "cpu") == {"backend": "exact"}
+    assert search_identity(SearchSpec(), "float32", "cuda") == {"backend": "exact", "device": "cuda"}
+    assert search_identity(SearchSpec(), "binary", "cuda") == {"backend": "exact"}  # quantized scans run on the CPU
+    for spec in ALL_BACKENDS:
+        ident = search_identity(spec, "int8", "cpu")
+        assert ident == {**spec.identity(), "faiss": faiss.__version__}

@@ -146,3 +146,14 @@ def test_spilled_code_store_is_memory_mapped_and_searches_the_same(precision):
     scan = ExactScan(docs, prec, params=params)
     scan.codes = spilled
     np.testing.assert_array_equal(scan.search(queries, 10)[1], top.indices)
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8", "binary"])
+def test_float64_queries_are_searched_as_float32(precision):
+    """A float64 query matrix (np.load of a float64 file) is the float32 search, not a float64 GEMM per block."""
+    queries, docs = _emb(4, 24, 12), _emb(100, 24, 13)
+    scan = ExactScan(docs, get(precision), doc_chunk=32)
+    want = scan.search(queries, 10)
+    got = scan.search(queries.astype(np.float64), 10)
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[0], want[0])

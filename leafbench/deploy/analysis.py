@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from leafbench.deploy.budgets import Answer, Budget, best_under
-from leafbench.deploy.calibration import RESCORE, TIMED_AS, Calibration
+from leafbench.deploy.calibration import RESCORE, TIMED_AS, Calibration, machine
 from leafbench.deploy.pareto import frontier
 from leafbench.deploy.projection import SearchCostModel, all_models, model_for
+from leafbench.deploy.scale import backend_key
 from leafbench.deploy.storage import footprint
 from leafbench.precisions import get as get_precision
 from leafbench.throughput.record import ThroughputRecord
@@ -102,6 +103,13 @@ def _backend(rec: dict[str, Any]) -> str:
     return str(backend)
 
 
+def _cost_key(rec: dict[str, Any]) -> str:
+    """The backend and the parameters its search cost depends on (leafbench.deploy.scale.backend_key)."""
+    search = _search(rec)
+    identity = search["backend"] if isinstance(search.get("backend"), dict) else search
+    return backend_key({**identity, "backend": _backend(rec)})
+
+
 def _index_bytes_per_doc(recs: list[dict[str, Any]]) -> float | None:
     """A built index's measured bytes per document (the cell's `search.index_bytes` / docs), at the largest
     corpus; None for the exact scan, whose layout leafbench.deploy.storage knows."""
@@ -150,7 +158,7 @@ def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
         measured_index = _index_bytes_per_doc(recs)
         fp = footprint(precision, dim, n_docs, rescore, measured_index)
         q, d = config_models(rs, config, measured, *setup) if setup else (None, None)
-        cost = model_for(models, _backend(recs[0]), precision, dim)
+        cost = model_for(models, _cost_key(recs[0]), precision, dim)
         search_ms, search_source = (cost.ms(n_docs), "projected") if cost else (None, None)
         timed = TIMED_AS.get(precision, precision)
         at_n = [t.ms_per_query for t in (calibration.timings if calibration and cost and cost.backend == "exact"
@@ -222,8 +230,12 @@ def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None =
                      f"{calibration.machine.get('cpu_model')} (this machine): their sum mixes two machines")
     points = build_points(rs, n, calibration, models, setup, measured)
     if any(p.backend != "exact" and p.search_ms is None for p in points):
-        notes.append("some cells use a FAISS backend that neither this machine's calibration nor a "
-                     "benchmarks/scale.py result (results/bench/scale.json) times: they show no latency")
+        notes.append("some cells use a FAISS backend (or parameters) that neither this machine's calibration nor a "
+                     "benchmarks/scale.py result (results/bench/scale.json, or --scale FILE) times: they show no "
+                     "latency")
+    here = machine().get("cpu_model")
+    for other in sorted({m.source for m in models.values() if m.source.startswith("scale.py on ")}):
+        notes.append(f"search costs from {other} were timed on another CPU than this machine's ({here})")
     if budgets is None:
         budgets = [Budget(max_bytes_per_doc=b) for b in DEFAULT_BYTE_BUDGETS] + default_latency_budgets(points)
     answers = [best_under(points, b, lambda p: p.quality, lambda p: p.bytes_per_doc, lambda p: p.latency_ms)

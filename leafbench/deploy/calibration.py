@@ -3,25 +3,32 @@
 The grid's own search times are batched (every query of a task in one call, index build included) and come from
 corpora of a few hundred documents: they say what the grid spent, not what one query costs against a million
 documents. So the deploy step times what a deployment pays per query: one query against an index already built, for
-each precision and dim, at N = 2,000, 6,000 and 12,000 random unit vectors (the scan's cost does not depend on the
-values; below a few thousand documents the decoded chunk stays in cache and the per-document cost is lower than at
-scale, so the smallest size is 2,000). `int8-affine` runs the same int8 scan as `int8` (codes times codes, as
-floats), so it is timed once, as `int8`. One BLAS thread: on a shared machine a multi-threaded matrix-vector product
-waits for its slowest thread, and the timings turn into multiples of the scheduler's time slice. The figure kept is
-the fastest of the trials (the cost of the work itself; the median is kept beside it), so the model describes the
-machine, not its load at that moment. A few seconds in all; the record is kept in leafbench's cache and in
-`<results>/deploy/`, keyed by machine and backend, and a later report or `leafbench deploy` on the same machine
-reuses it (entries for new dims are added, not redone). Where a cell rescores, float32 rescoring is timed too
-(`RESCORE`: gathering R = 100, 300, 1,000 random candidate rows and scoring them for one query), so a rescored
-configuration's latency is its quantized search plus its rescoring.
+each precision and dim, at N = 25,000, 50,000 and 100,000 random unit vectors (the scan's cost does not depend on
+the values). Those sizes are where a search is long enough to measure: with the popcount kernel a binary scan of
+12,000 documents takes a fraction of a millisecond, and timer and scheduler noise swamped the model fitted there
+(held-out misses of -42% to +99%). The vectors are written once per dim into a memory-mapped temporary file in
+leafbench's cache, chunk by chunk (the smaller sizes are prefixes), so memory stays bounded. `int8-affine` runs the
+same int8 scan as `int8`, so it is timed once, as `int8`. One thread (BLAS and torch): on a shared machine a
+multi-threaded matrix-vector product waits for its slowest thread. The figure kept is the median of the trials
+(the fastest is kept in `trials_ms`). Its cost, measured on the 2-core EPYC: about a second per dim on an idle
+machine (docs/scale.md); the record is kept in leafbench's cache and in `<results>/deploy/`, keyed by machine and
+backend, and a later report or `leafbench deploy` on the same machine reuses it (entries for new dims are added,
+not redone). Where a cell rescores, float32 rescoring is timed too (`RESCORE`: gathering R = 100, 300, 1,000 random
+candidate rows and scoring them for one query), so a rescored configuration's latency is its quantized search plus
+its rescoring.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import platform
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -32,22 +39,22 @@ from threadpoolctl import threadpool_limits
 from leafbench.results import now, read_json, write_json_atomic
 
 SCHEMA = "leafbench.search-calibration/1"
-SIZES = (2_000, 6_000, 12_000)
-REPEATS = 5  # single-query searches per (precision, dim, N); the fastest is kept
+SIZES = (25_000, 50_000, 100_000)
+REPEATS = 7  # single-query searches per (precision, dim, N); the median is kept
 K = 100
 THREADS = 1
 RESCORE = "rescore"  # float32 rescoring of R candidates, timed like a precision with "N" = R
 RESCORE_DEPTHS = (100, 300, 1000)
 TIMED_AS = {"float32": "float32", "int8": "int8", "int8-affine": "int8", "binary": "binary", RESCORE: RESCORE}
-METHOD = (f"fastest of {REPEATS} single-query searches (k={K}) per size after one untimed search, against an "
-          f"already built exact-scan index of N random unit vectors (numpy BLAS, {THREADS} thread)")
+METHOD = (f"median of {REPEATS} single-query searches (k={K}) per size after one untimed search, against an "
+          f"already built exact-scan index of N random unit vectors, memory-mapped ({THREADS} thread)")
 
 
 class Timing(BaseModel):
     precision: str
     dim: int
     n_docs: int
-    ms_per_query: float  # fastest trial
+    ms_per_query: float  # median trial
     median_ms: float | None = None
     trials_ms: list[float]
 
@@ -62,6 +69,7 @@ class Calibration(BaseModel):
     created: str
     method: str = METHOD
     load_average: list[float] | None = None
+    seconds: float | None = None  # what the last timing pass cost
     timings: list[Timing] = Field(default_factory=list)
 
     def dump(self) -> dict:
@@ -119,13 +127,41 @@ def load_calibration(folders: list[Path], backend: str = "exact") -> Calibration
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _synthetic(dim: int) -> np.ndarray:
+    """SIZES[-1] random unit vectors of `dim`, deterministic, in an unlinked memory-mapped temporary file."""
+    folder = _cache_folder() / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder) as f:
+        docs = np.memmap(f, dtype=np.float32, mode="w+", shape=(SIZES[-1], dim))
+    rng = np.random.default_rng([dim, 0])
+    for start in range(0, SIZES[-1], 8192):
+        block = rng.standard_normal((min(8192, SIZES[-1] - start), dim), dtype=np.float32)
+        docs[start:start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return docs
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """BLAS and (when loaded) torch limited to THREADS threads while timing."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    try:
+        if torch is not None:
+            torch.set_num_threads(THREADS)
+        with threadpool_limits(THREADS):
+            yield
+    finally:
+        if torch is not None and before is not None:
+            torch.set_num_threads(before)
+
+
 def _time_one(precision: str, dim: int, n_docs: int, rng: np.random.Generator) -> Timing:
     """One query's search against n_docs documents, or (RESCORE) one query's float32 rescoring of n_docs
     candidates gathered at random from SIZES[-1] rows."""
     from leafbench.search import build_index, rescore_head
 
-    docs = rng.standard_normal((max(n_docs, SIZES[-1]) if precision == RESCORE else n_docs, dim), dtype=np.float32)
-    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    docs = _synthetic(dim) if precision == RESCORE else _synthetic(dim)[:n_docs]
     queries = rng.standard_normal((REPEATS + 1, dim), dtype=np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     if precision == RESCORE:
@@ -134,19 +170,20 @@ def _time_one(precision: str, dim: int, n_docs: int, rng: np.random.Generator) -
         def one(q: np.ndarray) -> object:
             return rescore_head(q[None, :], docs, np.zeros(candidates.shape, np.float32), candidates, n_docs, K)
     else:
-        index = build_index(docs, precision)
+        index = build_index(docs, precision, device="cpu")
 
         def one(q: np.ndarray) -> object:
             return index.search(q[None, :], K)
     trials = []
-    with threadpool_limits(THREADS):
+    with _one_thread():
         one(queries[0])  # untimed: first touch of the codes
         for q in queries[1:]:
             start = time.perf_counter()
             one(q)
             trials.append((time.perf_counter() - start) * 1000)
-    return Timing(precision=precision, dim=dim, n_docs=n_docs, ms_per_query=round(min(trials), 4),
-                  median_ms=round(float(np.median(trials)), 4), trials_ms=[round(t, 4) for t in trials])
+    median = round(float(np.median(trials)), 4)
+    return Timing(precision=precision, dim=dim, n_docs=n_docs, ms_per_query=median, median_ms=median,
+                  trials_ms=[round(t, 4) for t in trials])
 
 
 def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact") -> Calibration:
@@ -161,9 +198,11 @@ def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact"
         return cal
     rng = np.random.default_rng(0)
     timings = [t for t in cal.timings if (t.precision, t.dim) not in set(todo)]
+    t0 = time.perf_counter()
     for precision, dim in todo:
         timings.extend(_time_one(precision, dim, n, rng) for n in (RESCORE_DEPTHS if precision == RESCORE else SIZES))
-    cal = cal.model_copy(update={"timings": timings, "created": now(),
+    _synthetic.cache_clear()  # the memory-mapped vectors go with the last reference
+    cal = cal.model_copy(update={"timings": timings, "created": now(), "seconds": round(time.perf_counter() - t0, 2),
                                  "load_average": [round(x, 2) for x in os.getloadavg()]})
     for target in (folder, _cache_folder()):
         write_json_atomic(calibration_path(target, backend), cal.dump())

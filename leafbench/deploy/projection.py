@@ -34,7 +34,8 @@ class SearchCostModel:
     checked_on: int
     measured_ms: float  # at checked_on
     predicted_ms: float  # at checked_on, by the line fitted without it
-    source: str = "calibration"  # this machine's single-query calibration, or "scale.py" (the benchmark's rows)
+    source: str = "calibration"  # this machine's calibration, "scale.py" (the benchmark's rows), or "scale.py on
+    # <CPU>" when the benchmark ran on another CPU
 
     def ms(self, n_docs: float) -> float:
         """Projected milliseconds per query against `n_docs` documents."""
@@ -90,8 +91,16 @@ def model_for(models: dict[tuple[str, str, int], SearchCostModel], backend: str,
 def all_models(own: Calibration | None, benchmarks: list[Calibration]) -> dict[tuple[str, str, int], SearchCostModel]:
     """(backend, timed precision, dim) -> model: this machine's own calibration first, the scale benchmark's rows
     for what it lacks (the FAISS backends, and the exact scan at dims the calibration did not time)."""
+    from leafbench.deploy.calibration import machine
+
+    here = machine().get("cpu_model")
+
+    def named(b: Calibration) -> str:  # a benchmark timed elsewhere says where
+        cpu = b.machine.get("cpu_model")
+        return "scale.py" if cpu in (here, None) else f"scale.py on {cpu}"
+
     out: dict[tuple[str, str, int], SearchCostModel] = {}
-    for cal, source in [(own, "calibration")] * bool(own) + [(b, "scale.py") for b in benchmarks]:
+    for cal, source in [(own, "calibration")] * bool(own) + [(b, named(b)) for b in benchmarks]:
         for (precision, dim), model in models_from(cal).items():
             out.setdefault((cal.backend, precision, dim), replace(model, source=source))
     return out

@@ -26,7 +26,7 @@ from leafbench.metrics import Scorer, mean_cosine, topk_overlap
 from leafbench.records import RetrievalCell
 from leafbench.results import RunLog, cell_path, environment, now
 from leafbench.precisions import get as get_precision
-from leafbench.search import retrieve
+from leafbench.search import retrieve, search_identity
 from leafbench.timing import timed
 from leafbench.transforms import TruncatedRows, truncate
 
@@ -100,7 +100,8 @@ class RetrievalGrid(CountedGrid):
                                                     get_precision(precision).variant,
                                                     self.suite.rescore if get_precision(precision).rescorable else 0,
                                                     self.suite.k_values, self.suite.ignore_identical_ids,
-                                                    self.suite.search_for(config, precision).identity()),
+                                                    search_identity(self.suite.search_for(config, precision),
+                                                                    precision, self.service.device)),
                                  namespace_ids(sides))
                      for dim in _resolve_dims(self.suite, config, d.facts.dim) for precision in self.suite.precisions]
             groups.append(Group(config, cells))
@@ -182,7 +183,8 @@ class RetrievalGrid(CountedGrid):
         }
 
 
-def _search_timings(stats: dict[str, Any], retrieve_s: float, alignment_s: float, metrics_s: float) -> dict[str, float]:
+def _search_timings(stats: dict[str, Any], retrieve_s: float, alignment_s: float,
+                    metrics_s: float) -> dict[str, float]:
     """The cell's timings, each apart: `search_s` is what the user's queries pay (search + rescoring), never the
     index build, the recall measurement of an approximate backend or the teacher-alignment search beside it."""
     user = float(stats.get("search_s", retrieve_s)) + float(stats.get("rescore_s", 0.0))

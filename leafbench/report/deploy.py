@@ -41,16 +41,17 @@ def calibration_for(rs: ResultSet, time_missing: bool = True) -> Calibration | N
 
 
 def deploy_analysis(rs: ResultSet, n_docs: int | None = None, budgets: list[Budget] | None = None,
-                    time_missing: bool = True) -> DeployAnalysis | None:
+                    time_missing: bool = True, scale: list[Path] | None = None) -> DeployAnalysis | None:
     """The analysis of a result set with retrieval cells that record their corpus size (None otherwise), computed
     once per result set for the report's tables and figures."""
     if not rs.cells or (n_docs is None and largest_corpus(rs) is None):  # no corpus size: nothing to cost
         return None
     key = id(rs)
-    if n_docs is None and budgets is None and key in _MEMO and _MEMO[key][0] is rs:
+    default = n_docs is None and budgets is None and not scale
+    if default and key in _MEMO and _MEMO[key][0] is rs:
         return _MEMO[key][1]
-    result = analyse(rs, calibration_for(rs, time_missing), n_docs, budgets, load_scale(rs.sources))
-    if n_docs is None and budgets is None:
+    result = analyse(rs, calibration_for(rs, time_missing), n_docs, budgets, load_scale(rs.sources, scale))
+    if default:
         _MEMO.clear()
         _MEMO[key] = (rs, result)
     return result
@@ -187,7 +188,9 @@ def projection_table(a: DeployAnalysis) -> Table | None:
                f"Projection beyond the largest size: the robust (Theil-Sen) line a + bN through every size; within "
                f"the timed range, interpolation. Timed on {where}"
                f"{load}: {cal.method if cal else ''}. Rows with source scale.py come from benchmarks/scale.py "
-               f"(results/bench/scale.json: per query of a batch, 768-d). int8-affine is timed as int8 (the same "
+               f"(results/bench/scale.json beside the results folder, or --scale FILE: one query's median, else per "
+               f"query of a batch; 768-d; 'scale.py on <CPU>' when it ran on another CPU). int8-affine is timed as "
+               f"int8 (the same "
                f"scan). The last column "
                f"is the projection at {_n_label(a)}.")
     return Table("deploy_projection", "Deploy: search-cost model and its held-out check", caption,

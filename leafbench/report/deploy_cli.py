@@ -9,6 +9,7 @@ the search-cost calibration (a few seconds) unless the run's report already did.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -43,7 +44,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         raise UserError(f"--docs {args.docs}: expected at most {MAX_DOCS:.0e} documents (a corpus size to cost)")
     budgets = budgets_from(args)
     rs = load_results(args.results)
-    analysis = deploy_analysis(rs, n_docs, budgets)
+    scale = [Path(f) for f in args.scale or []]
+    for path in scale:
+        if not path.is_file():
+            raise UserError(f"--scale {path}: no such file (expected the JSON benchmarks/scale.py writes)")
+    analysis = deploy_analysis(rs, n_docs, budgets, scale=scale)
     if analysis is None:
         raise UserError(f"{', '.join(args.results)}: no retrieval cells (deploy ranks retrieval configurations; "
                         f"expected results of `leafbench run` with tasks)")
@@ -81,4 +86,7 @@ def add_deploy_command(sub: Any) -> None:
     p.add_argument("--docs", metavar="N", help="corpus size to cost, e.g. 8.8M (default: the largest evaluated)")
     p.add_argument("--max-bytes", metavar="B", help="bytes per document budget, e.g. 128 or 1Ki")
     p.add_argument("--max-latency-ms", metavar="L", help="query latency budget in milliseconds, e.g. 20")
+    p.add_argument("--scale", metavar="FILE", action="append",
+                   help="a benchmarks/scale.py result to cost FAISS backends from (default: results/bench/scale.json "
+                        "beside the results folder)")
     p.set_defaults(func=cmd_deploy)

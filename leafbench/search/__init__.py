@@ -5,8 +5,9 @@ index itself (anything with `search(queries, k) -> (scores, indices)`, `variant`
 `stats`). Every path follows one tie rule (see `leafbench.search.topk`) and accepts an ndarray or any row source.
 """
 
-from leafbench.search.retrieval import Index, build_index, rescore_head, retrieve
+from leafbench.search.retrieval import Index, build_index, rescore_head, retrieve, search_identity
 from leafbench.search.spec import SearchSpec
 from leafbench.search.topk import TopK, block_topk, merge_topk
 
-__all__ = ["Index", "SearchSpec", "TopK", "block_topk", "build_index", "merge_topk", "rescore_head", "retrieve"]
+__all__ = ["Index", "SearchSpec", "TopK", "block_topk", "build_index", "merge_topk", "rescore_head", "retrieve",
+           "search_identity"]

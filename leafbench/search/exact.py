@@ -14,6 +14,7 @@ top-k on the device and the tie rule repaired on the host for the rows whose tie
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -22,8 +23,8 @@ import numpy as np
 
 from leafbench.precisions import Precision
 from leafbench.search.codes import CodeStore
-from leafbench.search.topk import block_topk, merge_topk, repair_row, sorted_topk, spans
-from leafbench.transforms import Rows, iter_chunks
+from leafbench.search.topk import at_or_above, block_topk, merge_topk, repair_row, sorted_topk, spans
+from leafbench.transforms import Rows, as_float_matrix, iter_chunks
 
 
 class ExactScan:
@@ -54,15 +55,18 @@ class ExactScan:
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-min(k, n_docs) per query, sorted by the tie rule (score desc, then higher index first)."""
         k = min(k, self.n_docs)
-        qform = self.precision.encode_queries(queries, self.params)
+        # float32 queries: a float64 query would silently turn every block product into a float64 GEMM
+        qform = self.precision.encode_queries(as_float_matrix(queries, "queries"), self.params)
         qspans = list(spans(len(qform), self.query_chunk))
         best: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(qspans)
         for dstart, block in self._blocks():
             for i, (qstart, qstop) in enumerate(qspans):
-                block_scores, block_idx = self._block_topk(qform[qstart:qstop], block, k)
                 found = best[i]
-                best[i] = sorted_topk(block_scores, block_idx + dstart, k) if found is None else \
-                    merge_topk(*found, block_scores, block_idx + dstart, k)
+                floor = found[0][:, -1:] if found is not None and found[0].shape[1] == k else None
+                block_scores, block_idx = self._block_topk(qform[qstart:qstop], block, k, floor)
+                block_idx = np.where(block_idx >= 0, block_idx + dstart, -1)
+                best[i] = sorted_topk(block_scores, block_idx, k) if found is None else \
+                    merge_topk(*found, block_scores, block_idx, k)
         done = [b for b in best if b is not None]
         if not done:
             return np.empty((len(qform), k), np.float32), np.empty((len(qform), k), np.int64)
@@ -76,8 +80,12 @@ class ExactScan:
         for start, stop in spans(self.n_docs, self.doc_chunk):
             yield start, self.codes.block(start, stop)
 
-    def _block_topk(self, qmat: np.ndarray, block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return block_topk(self.precision.block_scores(qmat, block, self.dim), k)
+    def _block_topk(self, qmat: np.ndarray, block: np.ndarray, k: int,
+                    floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """A block's candidates for the running top-k: its top-k, or (once the running top-k is full, `floor`
+        holding its k-th scores) only the columns that reach the floor (-1 indices pad)."""
+        scores = self.precision.block_scores(qmat, block, self.dim)
+        return block_topk(scores, k) if floor is None else at_or_above(scores, floor.astype(scores.dtype), k)
 
 
 class TorchFloatScan(ExactScan):
@@ -91,7 +99,8 @@ class TorchFloatScan(ExactScan):
         self.device = device
         self.stats["device"] = device
 
-    def _block_topk(self, qmat: np.ndarray, dmat: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _block_topk(self, qmat: np.ndarray, dmat: np.ndarray, k: int,
+                    floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         scores = torch.from_numpy(np.ascontiguousarray(qmat)).to(self.device) @ \
@@ -108,6 +117,18 @@ class TorchFloatScan(ExactScan):
 
 
 def default_device() -> str:
-    """"cuda" when torch is already loaded and sees a GPU, else "cpu" (never imports torch just to find out)."""
+    """"cuda" when a GPU is there for torch, else "cpu": torch is imported only on a machine with an NVIDIA driver
+    (so a CPU box never loads torch just to find out), and the answer is the same at plan time and at search time,
+    which is what lets a cell's identity name the device its exact scan will run on."""
     torch = sys.modules.get("torch")
-    return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    if torch is None:
+        if not os.path.exists("/dev/nvidiactl"):
+            return "cpu"
+        import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def scan_device(precision: Precision, device: str = "auto") -> str:
+    """Where the exact scan of `precision` runs: the torch scan on CUDA for float32, numpy on the CPU otherwise."""
+    resolved = default_device() if device == "auto" else device
+    return "cuda" if resolved == "cuda" and precision.family == "float" else "cpu"

@@ -17,6 +17,11 @@ Results follow leafbench's tie rule: each search asks FAISS for some extra candi
 the queries whose tie at the k-th score may run past what came back; then the candidates are sorted by the rule.
 A query that an approximate index cannot fill to k (IVF cells holding fewer documents than k) is searched again
 with twice the probes / beam until it is full.
+
+Determinism: IVF training is seeded (`IVF_SEED`, evenly spaced training rows), so a rebuild gives the same index.
+HNSW draws its levels from FAISS's own fixed seed, but inserts in parallel (OpenMP), so a rebuild with more than one
+thread may link the graph differently; the build records its thread count, and tests/test_faiss.py bounds the
+effect (same results single-threaded, recall within 0.02 across multi-threaded rebuilds).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from leafbench.transforms import Int8Calibration, Rows, iter_chunks
 
 CACHE_VERSION = 2  # bump when what a cached index holds changes
 TRAIN_PER_CELL = 64  # IVF training rows per cell (FAISS wants >= 39)
+IVF_SEED = 1234  # k-means seed of the IVF coarse quantizer (FAISS's default, set so it is stated, not assumed)
 
 
 def _faiss() -> Any:
@@ -173,6 +179,7 @@ def build_faiss_index(rows: Rows, precision: Precision, spec: SearchSpec, chunk:
     params = precision.calibrate(rows, chunk, "docs")
     index = _empty_index(precision, spec, dim, n)
     if spec.backend == "ivf":  # the coarse cells are trained (for int8 the ranges are then overwritten below)
+        index.cp.seed = IVF_SEED
         sample = np.unique(np.linspace(0, n - 1, min(n, TRAIN_PER_CELL * ivf_cells(spec, n))).astype(np.int64))
         index.train(_doc_vectors(precision, np.asarray(rows[sample], np.float32), params))
     if precision.family == "int8":
@@ -181,7 +188,9 @@ def build_faiss_index(rows: Rows, precision: Precision, spec: SearchSpec, chunk:
         index.add(_doc_vectors(precision, arr, params))
     stats: dict[str, Any] = {"index_build_s": round(time.perf_counter() - t0, 3), "index_loaded": False}
     if spec.backend == "ivf":
-        stats["nlist"] = ivf_cells(spec, n)
+        stats.update(nlist=ivf_cells(spec, n), train_seed=IVF_SEED)
+    if spec.backend == "hnsw":  # levels are seeded; parallel insertion may still order links differently
+        stats["build_threads"] = int(_faiss().omp_get_max_threads())
     return FaissIndex(index, precision, spec, params, dim, stats)
 
 

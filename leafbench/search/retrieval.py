@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from leafbench.precisions import Precision, get
-from leafbench.search.exact import ExactScan, TorchFloatScan, default_device
+from leafbench.search.exact import ExactScan, TorchFloatScan, scan_device
 from leafbench.search.spec import SearchSpec
 from leafbench.search.topk import TopK, sorted_topk, spans
 from leafbench.transforms import Rows, as_float_matrix, as_rows, check_finite, gather
@@ -39,6 +39,33 @@ class Index(Protocol):
         ...
 
 
+def search_identity(backend: SearchSpec, precision: str, device: str = "auto") -> dict[str, Any]:
+    """What about a cell's search changes its results: the backend's identity, the FAISS version for a FAISS
+    backend (read from the installed distribution, FAISS itself is not imported), and the device for an exact scan
+    that runs on CUDA (float32 sums in another order there; CPU scans record nothing, so their cells keep their
+    hashes)."""
+    out = backend.identity()
+    if backend.backend != "exact":
+        out["faiss"] = faiss_version()
+    elif scan_device(get(precision), device) == "cuda":
+        out["device"] = "cuda"
+    return out
+
+
+def faiss_version() -> str:
+    """The installed FAISS distribution's version (faiss-cpu, faiss-gpu or faiss), else the module's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("faiss-cpu", "faiss-gpu", "faiss-gpu-cu12", "faiss"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    import faiss
+
+    return str(faiss.__version__)
+
+
 def build_index(docs: Rows, precision: str, backend: SearchSpec | None = None, query_chunk: int = 1024,
                 doc_chunk: int = 32768, device: str = "auto", docs_key: str | None = None) -> Index:
     """The searchable index of `docs` under `precision` and `backend` (None or `exact`: the exact scan).
@@ -49,7 +76,7 @@ def build_index(docs: Rows, precision: str, backend: SearchSpec | None = None, q
     prec = get(precision)
     rows = as_rows(docs, "docs")
     if backend is None or backend.backend == "exact":
-        if (default_device() if device == "auto" else device) == "cuda" and prec.family == "float":
+        if scan_device(prec, device) == "cuda":
             return TorchFloatScan(rows, prec, query_chunk, doc_chunk, "cuda")
         return ExactScan(rows, prec, query_chunk, doc_chunk)
     from leafbench.search.faiss_index import cached_faiss_index

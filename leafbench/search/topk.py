@@ -53,6 +53,24 @@ def block_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return top, idx.astype(np.int64, copy=False)
 
 
+def at_or_above(scores: np.ndarray, floor: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's columns scoring >= its floor (the running top-k's k-th score), padded with -inf / -1, when no row
+    has more than k of them; else the block's exact top-k. Exact: a later block's documents have higher indices,
+    so one tied with the k-th score would displace it (hence >=) and one below it never enters. One comparison
+    per score instead of a partition, which is what a batch's top-k costs once the running top-k is full."""
+    mask = scores >= floor
+    counts = np.count_nonzero(mask, axis=1)
+    width = int(counts.max(initial=0))
+    if width > k:
+        return block_topk(scores, k)
+    rows, cols = np.nonzero(mask)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    top = np.full((len(scores), width), -np.inf, scores.dtype)
+    idx = np.full((len(scores), width), -1, np.int64)
+    top[rows, slot], idx[rows, slot] = scores[rows, cols], cols
+    return top, idx
+
+
 def repair_row(row_scores: np.ndarray, idx: np.ndarray, top: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """One row's top-k (indices, scores) with the ties at the k-th value resolved by the tie rule."""
     kth = top.min()

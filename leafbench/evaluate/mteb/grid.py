@@ -29,6 +29,7 @@ from leafbench.evaluate.mteb_search import LeafbenchSearch
 from leafbench.identity import aggregate_identity, mteb_cell_identity, mteb_task_stamp, namespace_ids
 from leafbench.precisions import get as get_precision
 from leafbench.progress import stderr
+from leafbench.search import search_identity
 from leafbench.records import MtebCell
 from leafbench.results import RunLog, environment, now, write_json_atomic
 from leafbench.roles import Role, symmetric_role
@@ -145,7 +146,7 @@ class MtebGrid(CountedGrid):
 
     def _search(self, config: str, precision: str) -> dict[str, Any]:
         """How leafbench searches a retrieval task's cell: the backend and the effective rescoring depth."""
-        return {"backend": self.suite.search_for(config, precision).identity(),
+        return {"backend": search_identity(self.suite.search_for(config, precision), precision),
                 "rescore": self.suite.rescore if get_precision(precision).rescorable else 0}
 
     def _embedder(self, routing: Routing, full_dim: int, dim: int) -> Any:

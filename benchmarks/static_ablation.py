@@ -9,7 +9,7 @@ cost (seconds, tokens computed now; the rest came from the embedding store) and 
 
 Teacher targets and token vectors go through the shared embedding store: the first variant pays for them.
 
-    python benchmarks/static_ablation.py [--only NAME ...] [--output results/static-ablation]
+    python benchmarks/static_ablation.py [--suite suites/static-probe.yaml] [--only NAME ...] [--output DIR]
     python benchmarks/static_ablation.py --table
 """
 
@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV, TEST = "recipes-d400-q150-s1", "recipes-d400-q150"
+DEV_PREFIX, TEST_PREFIX = "-dev-", "-test-"  # task names of the yardsticks' splits (leafbench.datasets.splits)
 VARIANTS: dict[str, dict[str, Any]] = {
     "suite (tokens lr 1e-3, projection 1e-4, ranking term)": {},
     "without the ranking term": {"training": {"rank_weight": 0.0}},
@@ -44,8 +44,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def variant_suite(name: str, change: dict[str, Any], output: Path) -> Path:
-    raw = yaml.safe_load((ROOT / "suites" / "quickstart-static.yaml").read_text())
+def variant_suite(name: str, change: dict[str, Any], output: Path, base: Path) -> Path:
+    raw = yaml.safe_load(base.read_text())
     slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")[:60]
     raw["name"], raw["output"] = f"static-ablation-{slug}", str(output)
     raw.pop("throughput", None)
@@ -58,16 +58,17 @@ def variant_suite(name: str, change: dict[str, Any], output: Path) -> Path:
     return path
 
 
-def _share(ev, task: str) -> float | None:
-    point = ev.curve.get(task)
-    return round(100 * point.share, 1) if point is not None and point.share is not None else None
+def _share(ev, marker: str) -> dict[str, float]:
+    """% of the teacher per off-domain task of one split, keyed by the task's name."""
+    return {t: round(100 * p.share, 1) for t, p in ev.curve.items() if p.off_domain and marker in t and p.share}
 
 
 def summary(rec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, ev in (("proj", rec.projection_only), ("leaf", rec.final)):
-        out[f"{label}_in_pct"] = round(100 * ev.mean("share", False), 1)
-        out[f"{label}_dev_pct"], out[f"{label}_test_pct"] = _share(ev, DEV), _share(ev, TEST)
+        in_domain = [p.share for p in ev.curve.values() if not p.off_domain and p.share]
+        out[f"{label}_in_pct"] = round(100 * sum(in_domain) / len(in_domain), 1) if in_domain else None
+        out[f"{label}_dev_pct"], out[f"{label}_test_pct"] = _share(ev, DEV_PREFIX), _share(ev, TEST_PREFIX)
         out[f"{label}_ndcg"] = {t: p.ndcg10 for t, p in ev.curve.items()}
     out["teacher_ndcg"] = {t: p.teacher_ndcg10 for t, p in rec.final.curve.items()}
     out["static"] = rec.student_init.static.model_dump() if rec.student_init.static else None
@@ -76,18 +77,19 @@ def summary(rec) -> dict[str, Any]:
     return out
 
 
+def _cells(before: dict[str, float], after: dict[str, float]) -> str:
+    return " ".join(f"{t.split('-')[0]} {before.get(t)} -> **{v}**" for t, v in after.items())
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     latest = {r["variant"]: r for r in rows}
-    lines = ["| variant | vocabulary x dim | token vectors s (computed) | train s | in-domain % (proj -> leaf) | "
-             "off-domain dev % (proj -> leaf) | off-domain test % (proj -> leaf) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| variant | vocabulary x dim | token vectors s (computed) | train s | off-domain dev % of teacher "
+             "(proj -> leaf) | off-domain test % of teacher (proj -> leaf) |", "|---|---:|---:|---:|---|---|"]
     for name, r in latest.items():
         st = r["static"] or {}
-        dim = st.get("pca_dims") or 768
-        lines.append(f"| {name} | {st.get('vocabulary')} x {dim} | {st.get('seconds', 0):.0f} "
+        lines.append(f"| {name} | {st.get('vocabulary')} x {st.get('pca_dims') or 768} | {st.get('seconds', 0):.0f} "
                      f"({st.get('computed_tokens')}) | {r['train_seconds']:.0f} | "
-                     f"{r['proj_in_pct']} -> **{r['leaf_in_pct']}** | {r['proj_dev_pct']} -> **{r['leaf_dev_pct']}** "
-                     f"| {r['proj_test_pct']} -> **{r['leaf_test_pct']}** |")
+                     f"{_cells(r['proj_dev_pct'], r['leaf_dev_pct'])} | {_cells(r['proj_test_pct'], r['leaf_test_pct'])} |")
     return "\n".join(lines)
 
 
@@ -99,6 +101,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
     parser.add_argument("--output", default=str(ROOT / "results" / "static-ablation"))
+    parser.add_argument("--suite", default=str(ROOT / "suites" / "quickstart-static.yaml"),
+                        help="the suite whose distill section the variants change")
     parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
     args = parser.parse_args()
     out = Path(args.output)
@@ -113,7 +117,7 @@ def main() -> None:
             variants[name] = json.loads(change)
     names = [i.split("=", 1)[0] for i in args.only] if args.only else list(VARIANTS)
     for name in names:
-        suite = load_suite(variant_suite(name, variants[name], out))
+        suite = load_suite(variant_suite(name, variants[name], out, Path(args.suite)))
         t0 = time.perf_counter()
         rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
         row = {"variant": name, "seconds": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),

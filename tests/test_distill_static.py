@@ -15,6 +15,7 @@ from leafbench.config import load_suite
 from leafbench.distill.static import cut_tokenizer, kept_tokens, raw_token_vectors, static_embedding
 from leafbench.distill_spec import StaticVectors
 from leafbench.embed import EmbeddingService
+from leafbench.encoders import Encoder
 from test_distill_train import _one_thread, world, write_suite  # noqa: F401 - shared fixtures
 
 STATIC = {"vocabulary": 300, "pca_dims": 32, "sif_coefficient": 1e-3}
@@ -81,6 +82,11 @@ def test_token_vectors_are_the_teachers_embedding_of_each_token_and_come_from_th
     again, computed = raw_token_vectors(encoder, service.store, words + ["the"])
     assert computed == 1
     np.testing.assert_array_equal(again[:-1], raw)
+    # in bf16 (the suite's `dtype: auto` on this CPU) the vectors match fp32's to bf16's precision
+    bf16 = Encoder("teacher", encoder.spec.model_copy(update={"dtype": "bf16"}), "cpu")
+    low, _ = raw_token_vectors(bf16, service.store, words)
+    cos = np.sum(low * raw, axis=1) / np.linalg.norm(low, axis=1) / np.linalg.norm(raw, axis=1)
+    assert cos.min() > 0.99 and not np.array_equal(low, raw)  # computed again: dtype is part of the key
     result = static_embedding(encoder, service.store, StaticVectors(**STATIC))
     weights = result.module.embedding.weight
     assert tuple(weights.shape) == (result.vocabulary, 32)

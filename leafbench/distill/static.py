@@ -7,7 +7,7 @@ looked-up rows: no transformer at query time, ~100-400x the teacher's queries/s 
 
 `model2vec.distill` itself is too slow for a first run (381 s for all-mpnet-base-v2 on one thread: it loads the
 model again, runs it on the whole 30k vocabulary and rebuilds the tokenizer), so leafbench keeps model2vec's steps
-(`create_embeddings`, `apply_pca`, `compute_weights`) and feeds them cheaply:
+(`apply_pca`, `compute_weights`, and `create_embeddings`' pooling) and feeds them cheaply:
 - the model is the suite's own loaded encoder, run in the suite's dtype (bf16 where native) on all threads;
 - the vocabulary is sized by `distill.static.vocabulary` (the model's first N multi-character tokens by id, which
   WordPiece orders by frequency, plus every one-character ASCII token so any word still tokenizes; other single
@@ -37,6 +37,7 @@ from leafbench.store import EmbeddingStore
 
 # model2vec's default: BERT's placeholder tokens carry no meaning and are dropped from the table
 TOKEN_REMOVE_PATTERN = re.compile(r"\[unused\d+\]")
+BATCH_TOKENS = 256  # sequences per forward pass (model2vec's batch size); every one is three tokens long
 ASCII_PIECE = re.compile(r"^(##)?[\x21-\x7e]$")  # one printable ASCII character, word-initial or continuation
 
 
@@ -90,10 +91,9 @@ def _bf16(encoder: Encoder):
 
 
 def raw_token_vectors(encoder: Encoder, store: EmbeddingStore, tokens: list[str]) -> tuple[np.ndarray, int]:
-    """Mean-pooled `[CLS] token [SEP]` outputs of the encoder's transformer for each token (model2vec's
-    `create_embeddings`), through the store; returns them and how many were computed now."""
-    from model2vec.distill.inference import create_embeddings
-
+    """Mean-pooled `[CLS] token [SEP]` outputs of the encoder's transformer for each token, as model2vec's
+    `create_embeddings` computes them, through the store; returns them and how many were computed now. Not
+    model2vec's function itself: under bf16 autocast its pooling returns bf16, which it cannot hand to numpy."""
     hf = encoder.model.tokenizer
     vocab = hf.get_vocab()
     auto = encoder.model[0].auto_model
@@ -104,10 +104,14 @@ def raw_token_vectors(encoder: Encoder, store: EmbeddingStore, tokens: list[str]
     def compute(todo: list[str]) -> np.ndarray:
         nonlocal computed
         computed += len(todo)
-        seqs = [frame[:1] + [vocab[t]] + frame[1:] for t in todo]
+        ids = torch.tensor([frame[:1] + [vocab[t]] + frame[1:] for t in todo], device=encoder.device)
+        out = []
         with torch.inference_mode(), _bf16(encoder):
-            out = create_embeddings(auto, seqs, encoder.device, hf.pad_token_id or 0, pooling="mean")
-        return np.asarray(out, dtype=np.float32)
+            for start in range(0, len(ids), BATCH_TOKENS):
+                batch = ids[start:start + BATCH_TOKENS]
+                hidden = auto(input_ids=batch, attention_mask=torch.ones_like(batch)).last_hidden_state
+                out.append(hidden.float().mean(dim=1).cpu())  # equal lengths: the masked mean is the plain mean
+        return torch.cat(out).numpy().astype(np.float32)
 
     return store.get(namespace, tokens, compute), computed
 

@@ -41,7 +41,7 @@ def distill_table(rs: ResultSet) -> Table | None:
                  f"{f' + {tr.rank_weight} rank' if tr.rank_weight else ''}"
                  f"{f' (+{tr.rank_mined} mined)' if tr.rank_mined else ''}"
                  f"{', also at ' + '/'.join(map(str, tr.matryoshka_dims)) + '-d' if tr.matryoshka_dims else ''}"
-                 f", max_seq_length {tr.max_seq_length}")
+                 f"{f', max_seq_length {tr.max_seq_length}' if tr.max_seq_length else ''}")  # static: none
         for label, ev, timed in (("projection only", rec.projection_only, False), ("fine-tuned", rec.final, True)):
             cells = [Cell(rec.suite), Cell(label), Cell(setup), Cell(ev.step), Cell(ev.samples_seen),
                      Cell(ev.val_cosine)]

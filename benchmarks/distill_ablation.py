@@ -19,13 +19,13 @@ Teacher embeddings go through the shared embedding store, so the first variant p
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ablation_cli import add_row, chosen_variants, print_table
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -122,34 +122,24 @@ def main() -> None:
     parser.add_argument("--output", default=str(ROOT / "results" / "ablation"))
     parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
     args = parser.parse_args()
-    if args.table:
-        lines = (Path(args.output) / "ablation.jsonl").read_text().splitlines()
-        print(markdown([json.loads(line) for line in lines if line.strip()]))
-        return
-    variants = dict(VARIANTS)
-    for item in args.only or []:
-        if "=" in item:
-            name, change = item.split("=", 1)
-            variants[name] = json.loads(change)
-    names = [i.split("=", 1)[0] for i in args.only] if args.only else list(VARIANTS)
     out = Path(args.output)
+    if args.table:
+        print_table(out, markdown)
+        return
+    variants = chosen_variants(args.only, VARIANTS)
 
     def distill(name: str, steps: int):
         suite = load_suite(variant_suite(name, variants[name], steps, out))
         return run_distill(suite, EmbeddingService(suite.models, device=suite.device))
 
-    for name in names:
+    for name in variants:
         probe = distill(name, PROBE_STEPS).training.samples_per_second
         steps = max(PROBE_STEPS, round(args.seconds * probe / BASE_TRAINING["batch_size"]))
         t0 = time.perf_counter()
         rec = distill(name, steps)
-        row = {"variant": name, "budget_seconds": args.seconds, "probe_samples_per_s": probe, "steps": steps,
-               "train_seconds": rec.training.train_seconds, "seconds": round(time.perf_counter() - t0, 1),
-               "load": round(os.getloadavg()[0], 1), **summary(rec)}
-        print(json.dumps(row), flush=True)
-        with open(out / "ablation.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-
+        add_row(out, {"variant": name, "budget_seconds": args.seconds, "probe_samples_per_s": probe, "steps": steps,
+                      "train_seconds": rec.training.train_seconds, "seconds": round(time.perf_counter() - t0, 1),
+                      "load": round(os.getloadavg()[0], 1), **summary(rec)})
 
 if __name__ == "__main__":
     main()

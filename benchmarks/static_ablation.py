@@ -3,8 +3,8 @@
 Each variant is the suite's distill section with one change: training on or off (step 0 of every run is the
 ridge-projected token vectors, "without training"), the ranking term, which parameters train and at what learning
 rate, the vocabulary size, PCA. Reported per variant: asymmetric nDCG@10 as % of the teacher on the in-domain
-tasks (mean), on the off-domain dev subset (recipes, seed 1: where the recipe was chosen) and on the off-domain test
-subset (the quickstart's recipes, seed 0: reported, never tuned on), before and after training; the token vectors'
+tasks (mean), on each off-domain yardstick's dev split (where the recipe is chosen) and its test split (reported,
+never tuned on: leafbench.datasets.splits), before and after training; the token vectors'
 cost (seconds, tokens computed now; the rest came from the embedding store) and the training seconds.
 
 Teacher targets and token vectors go through the shared embedding store: the first variant pays for them.
@@ -16,13 +16,13 @@ Teacher targets and token vectors go through the shared embedding store: the fir
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
+from ablation_cli import add_row, chosen_variants, print_table
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -107,25 +107,14 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.output)
     if args.table:
-        lines = (out / "ablation.jsonl").read_text().splitlines()
-        print(markdown([json.loads(line) for line in lines if line.strip()]))
+        print_table(out, markdown)
         return
-    variants = dict(VARIANTS)
-    for item in args.only or []:
-        if "=" in item:
-            name, change = item.split("=", 1)
-            variants[name] = json.loads(change)
-    names = [i.split("=", 1)[0] for i in args.only] if args.only else list(VARIANTS)
-    for name in names:
-        suite = load_suite(variant_suite(name, variants[name], out, Path(args.suite)))
+    for name, change in chosen_variants(args.only, VARIANTS).items():
+        suite = load_suite(variant_suite(name, change, out, Path(args.suite)))
         t0 = time.perf_counter()
         rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
-        row = {"variant": name, "seconds": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),
-               **summary(rec)}
-        print(json.dumps(row), flush=True)
-        with open(out / "ablation.jsonl", "a") as f:
-            f.write(json.dumps(row) + "\n")
-
+        add_row(out, {"variant": name, "seconds": round(time.perf_counter() - t0, 1),
+                      "load": round(os.getloadavg()[0], 1), **summary(rec)})
 
 if __name__ == "__main__":
     main()

@@ -31,11 +31,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parent.parent
-IN_DOMAIN = ["bbc-news-titles-d800-q200", "wiki-sections-d600-q200"]
-OFF_DOMAIN = ["recipes-dev-d400-q150", "jargon-dev-d300-q100", "cwe-dev-d300-q100", "construction-faq-dev-d300-q100"]
-TODAY = [{"task": "bbc-news-titles-d800-q200"}, {"task": "wiki-sections-d600-q200"},
-         {"packaged": "bbc-news", "role": "query"}, {"packaged": "wikipedia", "role": "query"},
-         {"packaged": "newsgroups", "role": "query"}]
+# The pre-ablation mix: the quickstart-dev suite's in-domain corpora (its curve tasks) plus these query sources.
+TODAY_QUERIES = [{"packaged": "bbc-news", "role": "query"}, {"packaged": "wikipedia", "role": "query"},
+                 {"packaged": "newsgroups", "role": "query"}]
 PROBE_STEPS = 30
 # The plain LEAF loop every variant starts from, whatever the suite now says.
 BASE_TRAINING = {"batch_size": 32, "lr": 1.0e-4, "bf16": "auto", "max_seq_length": 128, "checkpoint_every": 100}
@@ -73,10 +71,9 @@ def variant_suite(name: str, change: dict[str, Any], steps: int, output: Path) -
     distill["student"] = "student"
     distill.update(change.get("distill", {}))
     if change.get("sources") != "quickstart":
-        distill["data"]["sources"] = TODAY
+        distill["data"]["sources"] = [{"task": t} for t in distill["curve_tasks"]] + TODAY_QUERIES
     distill["training"] = {**BASE_TRAINING, "max_steps": steps, "epochs": 20, "validate_every": steps,
                            **change.get("training", {})}
-    distill["curve_tasks"], distill["off_domain_tasks"] = IN_DOMAIN, OFF_DOMAIN
     path = output / f"{raw['name']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -63,6 +63,9 @@ class TextSource(_Strict):
     sentences: int = Field(default=0, ge=0)
     # More pseudo-queries: N seeded spans of SPAN_WORDS words from each document (keyword-like fragments).
     spans: int = Field(default=0, ge=0)
+    # Query shapes the source lacks: each query text is put into one of these `{}` templates (seeded choice), e.g.
+    # "how does {} work?" turns headwords into questions, a shape no packaged source has.
+    templates: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_origin(self) -> "TextSource":
@@ -77,6 +80,11 @@ class TextSource(_Strict):
         if self.task is not None and self.role == "query":
             raise ValueError("a 'task:' source gives corpus documents only: evaluation queries are never "
                              "training text")
+        if self.templates and (self.role != "query" or self.embeddings is not None):
+            raise ValueError("'templates:' rewrite query texts, which the teacher then embeds: give 'role: query' "
+                             "and no 'embeddings:'")
+        if any(t.count("{}") != 1 for t in self.templates):
+            raise ValueError("each of 'templates:' holds exactly one '{}' (where the text goes)")
         return self
 
     @property
@@ -259,6 +267,9 @@ class DistillSpec(_Strict):
             # the family's fields stay out of a transformer run's identity: its folder is the one it had before them
             spec.pop("static")
             spec.pop("student_family")
+        for src in spec["data"]["sources"]:
+            if not src["templates"]:
+                del src["templates"]  # a source without templates keeps the run folder it had before they existed
 
         def model(name: str) -> dict[str, Any]:
             return models[name].model_dump(mode="json", exclude=MODEL_OPERATIONAL)

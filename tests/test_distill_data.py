@@ -60,6 +60,9 @@ def test_outputs_join_models_and_run_folder_follows_the_setup(tmp_path: Path, mo
     ({"data": {"sources": [{"packaged": "bbc-news"}]}, "off_domain_tasks": ["nope"]},
      "distill.off_domain_tasks: no task named 'nope'"),
     ({"data": {"sources": [{"packaged": "bbc-news"}]}, "training": {"loss": "l1"}}, "loss"),
+    ({"data": {"sources": [{"packaged": "bbc-news", "templates": ["what is {}?"]}]}}, "'templates:' rewrite query"),
+    ({"data": {"sources": [{"packaged": "bbc-news", "role": "query", "templates": ["what is it?"]}]}},
+     "exactly one '{}'"),
 ])
 def test_bad_distill_sections_fail_with_the_field(tmp_path: Path, distill: dict, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -106,6 +109,22 @@ def test_lead_sentences_become_query_like_texts(tmp_path: Path) -> None:
     queries = {t.text for t in ts.all if t.role == "query"}
     assert {"Mr Smith (the boss) agreed with that view.", "query number 0"} <= queries
     assert [t.text for t in ts.all if t.role == "document"] == [text] and ts.stats["sources"][0]["sentences"] == 3
+
+
+def test_templates_turn_query_texts_into_questions_seeded_and_keep_old_run_folders(tmp_path: Path) -> None:
+    f = _lines(tmp_path / "t.txt", [f"word{i}" for i in range(40)])
+    templates = ["what is {}?", "how does {} work?"]
+    spec = DistillData(sources=[{"file": str(f), "role": "query", "templates": templates}], validation=1)
+    texts = [t.text for t in build_texts(spec, {}).all]
+    assert len(texts) == 40 and all(t.startswith(("what is word", "how does word")) and t.endswith("?") for t in texts)
+    assert {t.split()[0] for t in texts} == {"what", "how"}  # both shapes, by a seeded choice
+    assert [t.text for t in build_texts(spec, {}).all] == texts
+    # a suite without templates keeps the distill run folder it had before the option existed; with them, a new one
+    data = {"sources": [{"packaged": "bbc-news", "role": "query"}]}
+    plain = parse_suite(_suite(tmp_path, {"data": data}), Path("s.yaml"))
+    assert "templates" not in plain.distill.identity(plain.models, plain.tasks)["distill"]["data"]["sources"][0]
+    data["sources"][0]["templates"] = templates
+    assert parse_suite(_suite(tmp_path, {"data": data}), Path("s.yaml")).distill_run_dir != plain.distill_run_dir
 
 
 def test_empty_source_and_row_mismatch_are_user_errors(tmp_path: Path) -> None:

@@ -376,11 +376,14 @@ def build_texts(spec: DistillData, tasks: dict[str, Any], excluded_queries: Iter
             indexed = [indexed[j] for j in sorted(rng.choice(len(indexed), src.max_texts, replace=False))]
         passages = sentences = spans = 0
         span_rng = np.random.default_rng([spec.seed, i, 1])
+        template_rng = np.random.default_rng([spec.seed, i, 2])
         for text, role, row in indexed:
             if src.embeddings is not None:
                 pool.append(TrainText(text, role, i, row))  # embedded whole by the teacher: never split
                 continue
-            if src.task is not None or role == "query":
+            if src.templates:
+                pieces = [src.templates[int(template_rng.integers(len(src.templates)))].replace("{}", text)]
+            elif src.task is not None or role == "query":
                 pieces = [text]
             else:
                 pieces = split_passages(text, spec.max_words, spec.max_passages, spec.min_words)

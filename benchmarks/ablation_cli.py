@@ -1,14 +1,39 @@
-"""What the ablation benchmarks (distill_ablation.py, static_ablation.py) share: the `--only NAME[=JSON]` variant
-choice, the `--table` rendering of finished rows and appending a row to `ablation.jsonl`."""
+"""What the ablation benchmarks (distill_ablation.py, static_ablation.py, quickstart_tuning.py) share: their command
+line (`--only NAME[=JSON]` variant choice, `--output`, `--table`), the rendering of finished rows, running one variant's
+distill suite and appending a row to `ablation.jsonl`."""
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROWS = "ablation.jsonl"
+
+
+def ablation_parser(doc: str, output: Path) -> argparse.ArgumentParser:
+    """The options every ablation script takes; a script adds its own before parsing."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
+    parser.add_argument("--output", default=str(output))
+    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
+    return parser
+
+
+def run_distill_suite(path: Path) -> tuple[Any, dict[str, float]]:
+    """`leafbench distill` of one variant's suite file: its record, and its wall seconds and load average."""
+    from leafbench.config import load_suite
+    from leafbench.distill.stage import run_distill
+    from leafbench.embed import EmbeddingService
+
+    suite = load_suite(path)
+    t0 = time.perf_counter()
+    rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
+    return rec, {"seconds": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1)}
 
 
 def chosen_variants(only: list[str] | None, defaults: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -18,14 +18,12 @@ Teacher embeddings go through the shared embedding store, so the first variant p
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import add_row, chosen_variants, print_table
+from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -109,34 +107,21 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    from leafbench.config import load_suite
-    from leafbench.distill.stage import run_distill
-    from leafbench.embed import EmbeddingService
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ablation_parser(__doc__, ROOT / "results" / "ablation")
     parser.add_argument("--seconds", type=float, default=60.0, help="training time per variant")
-    parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
-    parser.add_argument("--output", default=str(ROOT / "results" / "ablation"))
-    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
     args = parser.parse_args()
     out = Path(args.output)
     if args.table:
         print_table(out, markdown)
         return
     variants = chosen_variants(args.only, VARIANTS)
-
-    def distill(name: str, steps: int):
-        suite = load_suite(variant_suite(name, variants[name], steps, out))
-        return run_distill(suite, EmbeddingService(suite.models, device=suite.device))
-
     for name in variants:
-        probe = distill(name, PROBE_STEPS).training.samples_per_second
+        probe = run_distill_suite(variant_suite(name, variants[name], PROBE_STEPS, out))[0].training.samples_per_second
         steps = max(PROBE_STEPS, round(args.seconds * probe / BASE_TRAINING["batch_size"]))
-        t0 = time.perf_counter()
-        rec = distill(name, steps)
+        rec, wall = run_distill_suite(variant_suite(name, variants[name], steps, out))
         add_row(out, {"variant": name, "budget_seconds": args.seconds, "probe_samples_per_s": probe, "steps": steps,
-                      "train_seconds": rec.training.train_seconds, "seconds": round(time.perf_counter() - t0, 1),
-                      "load": round(os.getloadavg()[0], 1), **summary(rec)})
+                      "train_seconds": rec.training.train_seconds, **wall, **summary(rec)})
+
 
 if __name__ == "__main__":
     main()

@@ -15,14 +15,12 @@ Teacher embeddings go through the shared embedding store: the first variant pays
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import add_row, chosen_variants, print_table
+from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
 from distill_ablation import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -89,25 +87,14 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    from leafbench.config import load_suite
-    from leafbench.distill.stage import run_distill
-    from leafbench.embed import EmbeddingService
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
-    parser.add_argument("--output", default=str(ROOT / "results" / "tuning"))
-    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
-    args = parser.parse_args()
+    args = ablation_parser(__doc__, ROOT / "results" / "tuning").parse_args()
     out = Path(args.output)
     if args.table:
         print_table(out, markdown)
         return
     for name, change in chosen_variants(args.only, VARIANTS).items():
-        suite = load_suite(variant_suite(name, change, out))
-        t0 = time.perf_counter()
-        rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
-        add_row(out, {"variant": name, "change": change, "train_seconds": rec.training.train_seconds,
-                      "seconds": round(time.perf_counter() - t0, 1), "load": round(os.getloadavg()[0], 1),
+        rec, wall = run_distill_suite(variant_suite(name, change, out))
+        add_row(out, {"variant": name, "change": change, "train_seconds": rec.training.train_seconds, **wall,
                       "held_out_cosine": rec.final.val_cosine, **summary(rec)})
 
 

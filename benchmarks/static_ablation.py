@@ -15,14 +15,12 @@ Teacher targets and token vectors go through the shared embedding store: the fir
 
 from __future__ import annotations
 
-import argparse
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import add_row, chosen_variants, print_table
+from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -94,27 +92,18 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    from leafbench.config import load_suite
-    from leafbench.distill.stage import run_distill
-    from leafbench.embed import EmbeddingService
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="*", help="variant names (default: all); 'NAME=JSON' defines one")
-    parser.add_argument("--output", default=str(ROOT / "results" / "static-ablation"))
+    parser = ablation_parser(__doc__, ROOT / "results" / "static-ablation")
     parser.add_argument("--suite", default=str(ROOT / "suites" / "quickstart-static.yaml"),
                         help="the suite whose distill section the variants change")
-    parser.add_argument("--table", action="store_true", help="print the markdown table of the finished rows")
     args = parser.parse_args()
     out = Path(args.output)
     if args.table:
         print_table(out, markdown)
         return
     for name, change in chosen_variants(args.only, VARIANTS).items():
-        suite = load_suite(variant_suite(name, change, out, Path(args.suite)))
-        t0 = time.perf_counter()
-        rec = run_distill(suite, EmbeddingService(suite.models, device=suite.device))
-        add_row(out, {"variant": name, "seconds": round(time.perf_counter() - t0, 1),
-                      "load": round(os.getloadavg()[0], 1), **summary(rec)})
+        rec, wall = run_distill_suite(variant_suite(name, change, out, Path(args.suite)))
+        add_row(out, {"variant": name, **wall, **summary(rec)})
+
 
 if __name__ == "__main__":
     main()

@@ -1,26 +1,33 @@
 """Benchmark: the quickstart's training settings, chosen on the yardsticks' `dev` splits, never on what is reported.
 
 Each variant is suites/quickstart-dev.yaml's distill section (the quickstart's, with each off-domain yardstick's `dev`
-half of its queries) with one training setting changed, run as `leafbench distill` does. The rule, fixed before the
-rows were run: the quickstart takes the variant with the highest mean off-domain share of the teacher's asymmetric
-nDCG@10 on the dev splits (in-domain BBC and Wikipedia are printed, not used: their queries are not split), among
-the variants whose training fits the same step budget. suites/quickstart.yaml then reports that setting on the
-`test` splits, which no row here was scored on.
+half of its queries) with one training setting changed, run as `leafbench distill` does. The rule: the quickstart
+takes the variant with the highest mean off-domain share of the teacher's asymmetric nDCG@10 on the dev splits
+(in-domain BBC and Wikipedia are printed, not used: their queries are not split) among those whose 256-d int8 score,
+relative to their own full-size float32 one, is within 2 points of the teacher's (issue #17's target). That second
+figure is a grid figure: `--mrl-suite` writes a suite that scores every finished variant's leaf asymmetric at full
+size and 256-d, float32 and int8, on the same dev tasks; `leafbench run` it, `leafbench report` it, and `--table`
+reads its mrl.csv. suites/quickstart.yaml then reports the chosen setting on the `test` splits, which no row here
+was scored on.
 
 Teacher embeddings go through the shared embedding store: the first variant pays for them, the rest reuse them.
 
     python benchmarks/quickstart_tuning.py [--only NAME ...] [--output results/tuning]
+    python benchmarks/quickstart_tuning.py --mrl-suite       # -> results/tuning/mrl-dev.yaml
+    leafbench run results/tuning/mrl-dev.yaml && leafbench report results/tuning/tuning-mrl-dev
     python benchmarks/quickstart_tuning.py --table       # the README table from the finished rows
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
+from ablation_cli import ROWS, ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
 from distill_ablation import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -54,8 +61,7 @@ def variant_suite(name: str, change: dict[str, Any], output: Path) -> Path:
     """suites/quickstart-dev.yaml's tasks and distill section with `change` applied: training settings, and under
     `sources` / `add_sources` settings of its packaged sources / sources added to its mix."""
     raw = yaml.safe_load((ROOT / "suites" / "quickstart-dev.yaml").read_text())
-    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
-    raw["name"], raw["output"] = f"tuning-{slug}", str(output)
+    raw["name"], raw["output"] = f"tuning-{slug(name)}", str(output)
     raw.pop("mteb", None)
     raw.pop("throughput", None)
     change = dict(change)
@@ -71,26 +77,69 @@ def variant_suite(name: str, change: dict[str, Any], output: Path) -> Path:
     return path
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
-    """The README's tuning table: per-task shares of the teacher, the chosen row (the rule above) in bold."""
+def slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+
+
+def mrl_suite(rows: list[dict[str, Any]], output: Path) -> Path:
+    """A suite scoring each finished variant's leaf asymmetric (teacher documents) on quickstart-dev's tasks, full
+    size and 256-d, float32 and int8: the rule's second figure."""
+    dev = yaml.safe_load((ROOT / "suites" / "quickstart-dev.yaml").read_text())
+    models, configs = {"teacher": dev["models"]["teacher"]}, {"teacher": {"standard": "teacher"}}
+    for name in {r["variant"]: r for r in rows}:
+        leaf = sorted((output / f"tuning-{slug(name)}" / "distill").glob("run-*/leaf"))
+        if leaf:
+            models[f"v-{slug(name)}"] = {**dev["models"]["teacher"], "id": str(leaf[-1])}
+            configs[f"v-{slug(name)}"] = {"asymmetric": {"query": f"v-{slug(name)}", "document": "teacher"}}
+    suite = {"name": "tuning-mrl-dev", "output": str(output), "models": models, "configs": configs,
+             "tasks": dev["tasks"], "dims": ["full", 256], "precisions": ["float32", "int8"], "k_values": [10]}
+    path = output / "mrl-dev.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def int8_256_relative(output: Path) -> dict[str, float]:
+    """Config -> 256-d int8 mean nDCG@10 as % of its own full-size float32 one, from the MRL suite's report."""
+    path = ROOT / "reports" / "tuning-mrl-dev" / "tables" / "mrl.csv"
+    if not path.exists():
+        return {}
+    with open(path) as f:
+        return {r["Config"]: float(r["int8 (%)"]) for r in csv.DictReader(f) if r["Dim"] == "256"}
+
+
+def markdown(rows: list[dict[str, Any]], mrl: dict[str, float]) -> str:
+    """The README's tuning table: per-task shares of the teacher, the 256-d int8 figure, the chosen row in bold."""
     latest = {r["variant"]: r for r in rows}
-    best = max(latest, key=lambda v: latest[v]["leaf_off_pct"])
+    teacher = mrl.get("teacher")
+
+    def allowed(name: str) -> bool:
+        own = mrl.get(f"v-{slug(name)}")
+        return teacher is None or (own is not None and teacher - own <= 2.0)
+
+    best = max((v for v in latest if allowed(v)), key=lambda v: latest[v]["leaf_off_pct"])
     tasks = list(next(iter(latest.values()))["leaf_ndcg"])
     head = "| variant (dev splits) | held-out cos | " + " | ".join(t.split("-d")[0] for t in tasks)
-    lines = [head + " | off-domain mean | samples/s |", "|---|" + "---:|" * (len(tasks) + 3)]
+    lines = [head + f" | off-domain mean | 256-d int8 relative (teacher {teacher or 0:.1f}) |",
+             "|---|" + "---:|" * (len(tasks) + 3)]
     for name, r in latest.items():
         shares = [100 * r["leaf_ndcg"][t] / r["teacher_ndcg"][t] for t in tasks]
         mean = f"**{r['leaf_off_pct']}**" if name == best else str(r["leaf_off_pct"])
+        own = mrl.get(f"v-{slug(name)}")
         lines.append(f"| {name} | {r['held_out_cosine']:.4f} | " + " | ".join(f"{s:.1f}" for s in shares)
-                     + f" | {mean} | {r['samples_per_s']:.1f} |")
+                     + f" | {mean} | {'-' if own is None else f'{own:.1f}'} |")
     return "\n".join(lines)
 
 
 def main() -> None:
-    args = ablation_parser(__doc__, ROOT / "results" / "tuning").parse_args()
+    parser = ablation_parser(__doc__, ROOT / "results" / "tuning")
+    parser.add_argument("--mrl-suite", action="store_true", help="write the suite of the rule's 256-d int8 figure")
+    args = parser.parse_args()
     out = Path(args.output)
     if args.table:
-        print_table(out, markdown)
+        print_table(out, lambda rows: markdown(rows, int8_256_relative(out)))
+        return
+    if args.mrl_suite:
+        print(mrl_suite([json.loads(line) for line in (out / ROWS).read_text().splitlines() if line.strip()], out))
         return
     for name, change in chosen_variants(args.only, VARIANTS).items():
         rec, wall = run_distill_suite(variant_suite(name, change, out))

@@ -15,6 +15,11 @@ from typing import Any
 ROWS = "ablation.jsonl"
 
 
+def slug(name: str) -> str:
+    """A variant's name as a suite-name/folder part."""
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+
+
 def ablation_parser(doc: str, output: Path) -> argparse.ArgumentParser:
     """The options every ablation script takes; a script adds its own before parsing."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

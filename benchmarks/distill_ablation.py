@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
+from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite, slug
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -60,8 +60,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def variant_suite(name: str, change: dict[str, Any], steps: int, output: Path) -> Path:
     raw = yaml.safe_load((ROOT / "suites" / "quickstart-dev.yaml").read_text())
-    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
-    raw["name"], raw["output"] = f"ablation-{slug}-{steps}", str(output)
+    raw["name"], raw["output"] = f"ablation-{slug(name)}-{steps}", str(output)
     raw.pop("mteb", None)
     raw.pop("throughput", None)
     distill = raw["distill"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import ROWS, ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
+from ablation_cli import ROWS, ablation_parser, add_row, chosen_variants, print_table, run_distill_suite, slug
 from distill_ablation import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,10 +77,6 @@ def variant_suite(name: str, change: dict[str, Any], output: Path) -> Path:
     return path
 
 
-def slug(name: str) -> str:
-    return "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
-
-
 def mrl_suite(rows: list[dict[str, Any]], output: Path) -> Path:
     """A suite scoring each finished variant's leaf asymmetric (teacher documents) on quickstart-dev's tasks, full
     size and 256-d, float32 and int8: the rule's second figure."""
@@ -98,7 +94,7 @@ def mrl_suite(rows: list[dict[str, Any]], output: Path) -> Path:
     return path
 
 
-def int8_256_relative(output: Path) -> dict[str, float]:
+def int8_256_relative() -> dict[str, float]:
     """Config -> 256-d int8 mean nDCG@10 as % of its own full-size float32 one, from the MRL suite's report."""
     path = ROOT / "reports" / "tuning-mrl-dev" / "tables" / "mrl.csv"
     if not path.exists():
@@ -136,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.output)
     if args.table:
-        print_table(out, lambda rows: markdown(rows, int8_256_relative(out)))
+        print_table(out, lambda rows: markdown(rows, int8_256_relative()))
         return
     if args.mrl_suite:
         print(mrl_suite([json.loads(line) for line in (out / ROWS).read_text().splitlines() if line.strip()], out))

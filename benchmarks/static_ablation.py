@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite
+from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite, slug
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -44,8 +44,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def variant_suite(name: str, change: dict[str, Any], output: Path, base: Path) -> Path:
     raw = yaml.safe_load(base.read_text())
-    slug = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")[:60]
-    raw["name"], raw["output"] = f"static-ablation-{slug}", str(output)
+    raw["name"], raw["output"] = f"static-ablation-{slug(name)[:60]}", str(output)
     raw.pop("throughput", None)
     distill = raw["distill"]
     distill["static"] = {**distill["static"], **change.get("static", {})}

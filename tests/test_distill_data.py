@@ -9,8 +9,8 @@ import pytest
 
 from leafbench.cli import main
 from leafbench.config import parse_suite
-from leafbench.distill.data import (build_texts, lead_sentences, read_newsgroups, read_source, split_passages,
-                                    text_key, word_spans)
+from leafbench.distill.data import build_texts, lead_sentences, read_source, split_passages, text_key, word_spans
+from leafbench.distill.packaged_text import read_newsgroups
 from leafbench.distill_spec import TextSource
 from leafbench.distill.model import fit_ridge
 from leafbench.distill_spec import DistillData

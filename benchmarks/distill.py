@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 def mixed_texts(n: int, seed: int = 0) -> list[tuple[str, str]]:
     """(text, role): half BBC headlines, half the first 120 words of BBC bodies, seeded."""
-    from leafbench.datasets.packaged import read_bbc_articles
+    from leafbench.datasets.bbc import read_bbc_articles
 
     arts = read_bbc_articles()
     rng = np.random.default_rng(seed)

@@ -9,9 +9,10 @@ import pytest
 
 from leafbench.datasets import RetrievalData
 from leafbench.datasets import packaged
-from leafbench.datasets.packaged import (build_packaged_task, clean_wikitext, load_packaged_task,
-                                         packaged_task_names, read_bbc_articles, read_lee_background,
-                                         read_wiki_sections, subset_task)
+from leafbench.datasets.bbc import read_bbc_articles
+from leafbench.datasets.packaged import build_packaged_task, load_packaged_task, packaged_task_names, subset_task
+from leafbench.datasets.wiki import clean_wikitext, read_wiki_sections
+from leafbench.distill.packaged_text import read_lee_background
 from leafbench.errors import UserError
 
 

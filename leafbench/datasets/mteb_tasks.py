@@ -31,7 +31,8 @@ from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from leafbench.assets import package_file
-from leafbench.datasets.packaged import load_packaged_task, read_bbc_articles
+from leafbench.datasets.bbc import read_bbc_articles
+from leafbench.datasets.packaged import load_packaged_task
 from leafbench.errors import UserError
 
 BUILD_VERSION = 1  # bump when a build below changes its output: the dataset revision changes with it

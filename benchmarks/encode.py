@@ -41,9 +41,9 @@ def main() -> int:
     import torch
 
     from leafbench.config import ModelSpec
+    from leafbench.cpu import load_average
     from leafbench.datasets.packaged import load_packaged_task
     from leafbench.embed import EmbeddingService
-    from leafbench.hardware import load_average
     from leafbench.store import EmbeddingStore
 
     if args.threads:

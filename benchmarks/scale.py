@@ -269,6 +269,7 @@ def main() -> None:
     ap.add_argument("--worker", nargs=2, metavar=("N", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     from leafbench.assets import cache_dir
+    from leafbench.cpu import cpu_model
 
     if args.table:
         print(table(json.loads(args.out.read_text())))
@@ -283,8 +284,7 @@ def main() -> None:
     if args.prepare_only:
         return
     (folder / "results").mkdir(exist_ok=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown")
+    cpu = cpu_model()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).parent).stdout.strip() or None
     result: dict[str, Any] = {"dim": DIM, "queries": args.queries, "k": 10, "cpu": cpu, "cores": os.cpu_count(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+
 import numpy as np
 import torch
 
@@ -19,21 +20,12 @@ from leafbench.assets import resolve_model
 from leafbench.config import ModelSpec
 from leafbench.errors import UserError
 from leafbench.fingerprint import model_fingerprint, router_routes
-from leafbench.hardware import native_bf16, resolve_dtype
+from leafbench.hardware import native_bf16, resolve_device, resolve_dtype
 from leafbench.identity import ModelFacts, ResolvedModel, cached_facts, folder_signature, model_folder, remember_facts
 from leafbench.progress import stderr
 from leafbench.roles import Role
 
 ProgressFn = Callable[[int], None]
-
-
-def resolve_device(device: str) -> str:
-    """`auto` -> cuda when a GPU is visible, else cpu; an explicit unavailable cuda is a user error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA device is available on this machine (use cpu or auto)")
-    return device
 
 
 def load_sentence_transformer(model_id: str, device: str, field: str = "model"):

@@ -12,27 +12,26 @@ compute the encoding reaches.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from typing import Any
 
 import torch
+
+from leafbench.cpu import cpu_model, load_average
+from leafbench.errors import UserError
 
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 PEAK_METHOD = ("best of 3 timed torch.matmul calls of random n x n matrices (n = {sizes}) after one untimed call, "
                "2*n^3 FLOPs each, in {dtype} on {device} with {threads} torch thread(s)")
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else what `platform` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when a GPU is visible, else cpu; an explicit unavailable cuda is a user error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: no CUDA device is available on this machine (use cpu or auto)")
+    return device
 
 
 def native_bf16(device: str) -> bool:
@@ -54,14 +53,6 @@ def resolve_dtype(dtype: str, device: str) -> str:
     if dtype != "auto":
         return dtype
     return "bf16" if native_bf16(device) else "fp32"
-
-
-def load_average() -> list[float] | None:
-    """1/5/15-minute load averages: a busy machine explains a slow or noisy figure."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (OSError, AttributeError):
-        return None
 
 
 def device_info(device: str) -> dict[str, Any]:

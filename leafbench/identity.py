@@ -136,8 +136,7 @@ class ResolvedModel:
 
 def resolved_dtype(dtype: str, device: str) -> str:
     """The dtype encoding runs in on `device` (`auto`: bf16 where the device computes it natively)."""
-    from leafbench.encoders import resolve_device
-    from leafbench.hardware import resolve_dtype
+    from leafbench.hardware import resolve_device, resolve_dtype
 
     return resolve_dtype(dtype, resolve_device(device))
 

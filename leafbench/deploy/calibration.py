@@ -36,6 +36,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
+from leafbench.cpu import cpu_model
 from leafbench.results import now, read_json, write_json_atomic
 
 SCHEMA = "leafbench.search-calibration/1"
@@ -81,20 +82,9 @@ class Calibration(BaseModel):
         return {t.n_docs for t in self.timings if t.precision == timed and t.dim == dim} >= set(sizes)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine() -> dict[str, str | int | None]:
     """What a search time depends on besides the index: the CPU, its core count, numpy (its BLAS)."""
-    return {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "numpy": np.__version__, "blas_threads": THREADS}
 
 

@@ -21,7 +21,8 @@ from leafbench.config import ThroughputSpec
 from leafbench.distill.model import capped, is_static, token_cap
 from leafbench.encoders import Encoder
 from leafbench.roles import Role
-from leafbench.hardware import device_info, load_average, matmul_peak
+from leafbench.cpu import load_average
+from leafbench.hardware import device_info, matmul_peak
 from leafbench.progress import progress_bar
 from leafbench.throughput.flops import FlopModel
 from leafbench.throughput.record import SCHEMA

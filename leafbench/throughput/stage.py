@@ -22,8 +22,9 @@ import torch
 
 from leafbench.config import Suite, ThroughputSpec, spec_hash
 from leafbench.embed import EmbeddingService
-from leafbench.encoders import Encoder, resolve_device
-from leafbench.hardware import cpu_model, resolve_dtype
+from leafbench.encoders import Encoder
+from leafbench.cpu import cpu_model
+from leafbench.hardware import resolve_device, resolve_dtype
 from leafbench.progress import stderr
 from leafbench.results import environment, now, read_json, write_json_atomic
 from leafbench.throughput.params import parameter_counts

@@ -7,6 +7,7 @@ settings, environment, the resolved suite) stays free-form: it is shown and comp
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -109,6 +110,14 @@ class RunManifest(_Record):
     timings: dict[str, Any] = Field(default_factory=dict)  # leafbench.timing.StageTimer.as_dict(): stages, encodes
 
 
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A record, or None when missing or unreadable (an unreadable cell is simply recomputed)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 R = TypeVar("R", bound=_Record)
 
 
@@ -121,6 +130,4 @@ def parse_record(obj: Any, model: type[R]) -> R | None:
 
 
 def read_record(path: Path, model: type[R]) -> R | None:
-    from leafbench.results import read_json
-
     return parse_record(read_json(path), model)

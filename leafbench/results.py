@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from leafbench.errors import UserError
-from leafbench.records import RETRIEVAL_SCHEMA, RUN_MANIFEST, ManifestCell, RunManifest, read_record
+from leafbench.records import RETRIEVAL_SCHEMA, RUN_MANIFEST, ManifestCell, RunManifest, read_json, read_record
 from leafbench.timing import StageTimer
 
 LOCK_FILE = ".lock"
@@ -41,14 +41,6 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=False, default=str), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A record, or None when missing or unreadable (an unreadable cell is simply recomputed)."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def cell_path(results_dir: Path, task: str, config: str, dim: int, precision: str) -> Path:

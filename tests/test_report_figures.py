@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fixtures.report_results import make_results, write_distill
 from leafbench.report import build_report, load_results
-from leafbench.report.figures import COLUMN_WIDTH_IN, TEACHER_COLOUR, colours, write_figures
+from leafbench.report.figures import write_figures
+from leafbench.report.style import COLUMN_WIDTH_IN, TEACHER_COLOUR, colours
 from leafbench.report.tables import SignificanceOptions
 
 
@@ -57,7 +58,8 @@ def test_html_is_one_offline_page(tmp_path: Path) -> None:
 
 def test_quality_vs_throughput_needs_throughput_records(tmp_path: Path) -> None:
     from fixtures.report_results import write_throughput
-    from leafbench.report.figures import _pareto, quality_vs_throughput
+    from leafbench.report.figures import quality_vs_throughput
+    from leafbench.report.style import pareto
 
     folder = make_results(tmp_path / "results")
     assert quality_vs_throughput(load_results([folder]), tmp_path / "f") is None
@@ -65,7 +67,7 @@ def test_quality_vs_throughput_needs_throughput_records(tmp_path: Path) -> None:
     fig = quality_vs_throughput(load_results([folder]), tmp_path / "f")
     assert fig is not None and fig.png.stat().st_size > 10_000 and "Test CPU" in fig.caption
     # (speed, quality): (1, .9) and (10, .8) are on the front, (5, .7) is beaten by (10, .8)
-    assert _pareto([(1, 0.9), (5, 0.7), (10, 0.8)]) == [(1, 0.9), (10, 0.8)]
+    assert pareto([(1, 0.9), (5, 0.7), (10, 0.8)]) == [(1, 0.9), (10, 0.8)]
 
 
 def test_report_stage_of_a_run(tmp_path: Path, capsys) -> None:

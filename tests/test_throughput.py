@@ -267,7 +267,7 @@ def test_cli_throughput_and_run_stage(models: dict[str, Path], small_beir: Path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(lock) in err[0] and "another `leafbench distill`" in err[0], err
     # the report reads these records beside the quality results (its throughput table and quality-vs-speed figure)
-    from leafbench.report.data import load_results
+    from leafbench.resultset import load_results
     from leafbench.report.throughput import throughput_rows
 
     (row,) = throughput_rows(load_results([tmp_path / "out" / "tp"]))

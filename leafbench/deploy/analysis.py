@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from leafbench.deploy.budgets import Answer, Budget, best_under
 from leafbench.deploy.calibration import RESCORE, TIMED_AS, Calibration, machine
@@ -31,10 +31,8 @@ from leafbench.deploy.projection import SearchCostModel, all_models, model_for
 from leafbench.deploy.scale import backend_key
 from leafbench.deploy.storage import footprint
 from leafbench.precisions import get as get_precision
+from leafbench.resultset import ResultSet, config_models, measured_models
 from leafbench.throughput.record import ThroughputRecord
-
-if TYPE_CHECKING:  # the report package imports this module: its names load when analyse() runs
-    from leafbench.report.data import ResultSet
 
 Source = Literal["measured", "projected", "computed"]
 DEFAULT_BYTE_BUDGETS = (32.0, 128.0, 512.0)
@@ -144,8 +142,6 @@ def largest_corpus(rs: ResultSet) -> int | None:
 def build_points(rs: ResultSet, n_docs: int, calibration: Calibration | None,
                  models: dict[tuple[str, str, int], SearchCostModel], setup: tuple[str, str] | None,
                  measured: dict[tuple[str, str, str], ThroughputRecord]) -> list[Point]:
-    from leafbench.report.throughput import config_models
-
     points = []
     keys = sorted({(k[1], k[2], k[3]) for k in rs.cells}, key=lambda k: (list(rs.configs).index(k[0]), -k[1], k[2]))
     for config, dim, precision in keys:
@@ -211,8 +207,6 @@ def default_latency_budgets(points: list[Point]) -> list[Budget]:
 def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None = None,
             budgets: list[Budget] | None = None, scale: list[Calibration] | None = None) -> DeployAnalysis:
     """Points, both frontiers and the budget answers at `n_docs` (default: the largest evaluated corpus)."""
-    from leafbench.report.throughput import measured_models
-
     notes: list[str] = []
     largest = largest_corpus(rs)
     given = n_docs is not None

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from leafbench.report.data import ResultSet, load_results
+from leafbench.resultset import ResultSet, load_results
 from leafbench.report.deploy import deploy_analysis, deploy_tables, write_deploy_json
 from leafbench.report.distill import distill_table
 from leafbench.report.render import Table

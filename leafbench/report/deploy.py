@@ -18,7 +18,7 @@ from leafbench.deploy.budgets import Budget
 from leafbench.deploy.calibration import RESCORE, Calibration, calibrate, load_calibration
 from leafbench.deploy.numbers import human_bytes, human_count
 from leafbench.deploy.scale import load_scale
-from leafbench.report.data import ResultSet
+from leafbench.resultset import ResultSet
 from leafbench.report.render import Cell, Table
 from leafbench.results import write_json_atomic
 from leafbench.timing import timed

@@ -36,7 +36,7 @@ def budgets_from(args: argparse.Namespace) -> list[Any] | None:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from leafbench.deploy.numbers import parse_number
     from leafbench.errors import UserError
-    from leafbench.report.data import load_results
+    from leafbench.resultset import load_results
     from leafbench.report.deploy import budget_table, deploy_analysis, frontier_table
 
     n_docs = int(parse_number(args.docs, "--docs", integer=True)) if args.docs is not None else None

@@ -1,6 +1,6 @@
 """The deploy figures: nDCG@10 against bytes per document and against query latency, every evaluated point drawn
 (faded when dominated), the frontier points joined and labelled config/dim/precision[/backend]. Same look as
-`leafbench.report.figures` (its style, sizes, config colours and precision markers)."""
+`leafbench.report.style` (its style, sizes, config colours and precision markers)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ from pathlib import Path
 from leafbench.deploy.analysis import DeployAnalysis, Point
 from leafbench.deploy.numbers import human_count
 from leafbench.deploy.rescoring import Curve
-from leafbench.report.data import ResultSet
-from leafbench.report.figures import COLUMN_WIDTH_IN, METRIC, PRECISION_MARKERS, Figure, _save, _style, colours, \
-    plt
+from leafbench.resultset import ResultSet
+from leafbench.report.style import COLUMN_WIDTH_IN, METRIC, PRECISION_MARKERS, Figure, colours, paper_style, plt, save
 
 
 def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front: list[Point],
@@ -22,7 +21,7 @@ def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front
         return None
     col = colours(rs)
     on = {p.label for p in front}
-    with _style():
+    with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.8))
         for p in pts:
             faded = p.label not in on
@@ -60,7 +59,7 @@ def _frontier_plot(rs: ResultSet, a: DeployAnalysis, out: Path, name: str, front
         ax.set_ylim(low, high + 0.55 * (high - low))  # room for the labels, without ticks above the data
         ax.set_yticks(ticks)
         fig.tight_layout(pad=0.3)
-        return _save(fig, out, name, caption)
+        return save(fig, out, name, caption)
 
 
 def rescoring_figure(rs: ResultSet, task: str | None, curves: list[Curve], out: Path) -> Figure | None:
@@ -69,7 +68,7 @@ def rescoring_figure(rs: ResultSet, task: str | None, curves: list[Curve], out: 
     if not curves:
         return None
     col = colours(rs)
-    with _style():
+    with paper_style():
         fig, axes = plt.subplots(1, len(precisions), figsize=(COLUMN_WIDTH_IN, 1.9), sharey=True, squeeze=False)
         for ax, precision in zip(axes[0], precisions):
             for c in (c for c in curves if c.precision == precision):
@@ -93,7 +92,7 @@ def rescoring_figure(rs: ResultSet, task: str | None, curves: list[Curve], out: 
         caption = (f"{METRIC} on {task} (the largest evaluated task) against the number of quantized candidates "
                    f"rescored in float32, each config at its full dimension; dotted: the same config in float32. "
                    f"Recomputed from the stored embeddings (leafbench.deploy.rescoring).")
-        return _save(fig, out, "rescoring", caption)
+        return save(fig, out, "rescoring", caption)
 
 
 def deploy_figures(rs: ResultSet, a: DeployAnalysis | None, out: Path) -> list[Figure]:

@@ -11,7 +11,7 @@ ranking. Off-domain tasks are kept out of every training mix: they show whether 
 from __future__ import annotations
 
 from leafbench.distill.record import DistillRecord, Validation, parse_record
-from leafbench.report.data import ResultSet
+from leafbench.resultset import ResultSet
 from leafbench.report.render import Cell, Table
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from leafbench.config import TaskSpec, spec_hash
 from leafbench.errors import UserError
-from leafbench.report.data import ResultSet, load_results
+from leafbench.resultset import ResultSet, load_results
 
 # BEIR dataset name -> MTEB task name (MTEB(eng, v1)'s retrieval tasks are BEIR's datasets).
 BEIR_TO_MTEB = {"arguana": "ArguAna", "climate-fever": "ClimateFEVER", "dbpedia-entity": "DBPedia", "fever": "FEVER",

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from leafbench.report.data import ResultSet
-from leafbench.report.figures import (COLUMN_WIDTH_IN, METRIC, PRECISION_MARKERS, TEACHER_COLOUR, Figure, _pareto,
-                                      _save, _style, _tasks_label, colours, plt)
+from leafbench.resultset import ResultSet
+from leafbench.report.style import (COLUMN_WIDTH_IN, METRIC, PRECISION_MARKERS, TEACHER_COLOUR, Figure, colours, pareto,
+                                    paper_style, plt, save, tasks_label)
 from leafbench.report.throughput import throughput_rows
 
 
@@ -52,9 +52,9 @@ def frontier(rs: ResultSet, out: Path) -> Figure | None:
     if setup is None or not any(p.config != rs.teacher for p in points):
         return None
     col = colours(rs)
-    with _style():
+    with paper_style():
         fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_IN, 2.3))
-        front = _pareto([(1 / p.latency_ms, p.ndcg10) for p in points])
+        front = pareto([(1 / p.latency_ms, p.ndcg10) for p in points])
         ax.plot([1 / s for s, _ in front], [q for _, q in front], color="#999999", linewidth=0.8, linestyle=":",
                 zorder=1, label="Pareto front")
         for config in dict.fromkeys(p.config for p in points):
@@ -69,11 +69,11 @@ def frontier(rs: ResultSet, out: Path) -> Figure | None:
             ax.scatter([], [], color="#777777", marker=PRECISION_MARKERS.get(precision, "o"), s=14, label=precision)
         ax.set_xscale("log")
         ax.set_xlabel("batch-1 query latency, ms (p50, log scale)")
-        ax.set_ylabel(f"asymmetric {_tasks_label(rs)}")
+        ax.set_ylabel(f"asymmetric {tasks_label(rs)}")
         ax.legend(frameon=False, fontsize=5.5, loc="lower right", ncol=2)
         fig.tight_layout(pad=0.3)
     caption = (f"Asymmetric {METRIC} (student queries against the teacher's document index, mean of tasks) against "
                f"the query model's batch-1 latency on {setup[0]} ({setup[1]}), one point per config x dim x "
                f"precision (large: full dimension; smaller: Matryoshka prefixes; marker: precision). The teacher's "
                f"own config (grey) is the reference; the dotted line joins the points no other beats on both axes.")
-    return _save(fig, out, "family_frontier", caption)
+    return save(fig, out, "family_frontier", caption)

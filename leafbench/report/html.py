@@ -9,9 +9,9 @@ import html
 from collections.abc import Sequence
 
 from leafbench import __version__
-from leafbench.report.data import ResultSet
+from leafbench.resultset import ResultSet
 from leafbench.report.deploy import DEPLOY_FIGURES, DEPLOY_TABLE_PREFIX
-from leafbench.report.figures import Figure
+from leafbench.report.style import Figure
 from leafbench.report.render import Table
 from leafbench.results import now
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from leafbench.report.data import HEADLINE_METRIC, ResultSet
+from leafbench.resultset import HEADLINE_METRIC, ResultSet
 from leafbench.report.render import Cell, Table
 from leafbench.report.significance import Correction, Method, PairedTest, compare_all, letters
 from leafbench.results import write_json_atomic

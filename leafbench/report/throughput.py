@@ -1,8 +1,5 @@
-"""Throughput records (per model and machine) joined to configs, and the throughput table.
+"""The throughput table: one row per config and setup, from the throughput records a `ResultSet` joins to configs.
 
-Throughput is measured per model, quality per config. A standard config costs its model on both sides; an
-asymmetric config encodes documents with its document model (offline, once) and queries with its query model
-(online, per request), so its docs/s is the document model's and its queries/s and latency the query model's.
 Speed-ups compare against the teacher on the same device and backend only: ratios across machines mean nothing.
 """
 
@@ -10,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from leafbench.report.data import ResultSet
 from leafbench.report.render import Cell, Table
-from leafbench.throughput.record import SCHEMA, ThroughputRecord
+from leafbench.resultset import ResultSet, config_models, measured_models
 
 
 @dataclass(frozen=True)
@@ -25,48 +21,6 @@ class ThroughputRow:
     queries_per_s: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
-
-
-def throughput_records(rs: ResultSet) -> list[ThroughputRecord]:
-    """The result set's throughput records as typed records; one that does not validate is left out with a note
-    (a record of another leafbench version must not become a wrong number in a table)."""
-    out = []
-    for raw in rs.throughput:
-        try:
-            out.append(ThroughputRecord.model_validate(raw))
-        except ValueError as e:
-            note = f"{raw.get('_path', 'a throughput record')}: not a valid {SCHEMA} record, left out " \
-                   f"({str(e).splitlines()[0]})"
-            if note not in rs.notes:
-                rs.notes.append(note)
-    return out
-
-
-def setup_label(rec: ThroughputRecord) -> tuple[str, str]:
-    """(device name, "backend dtype"): the setups whose speeds compare."""
-    return rec.device_name or rec.device, rec.backend + (f" {rec.dtype}" if rec.dtype else "")
-
-
-def measured_models(rs: ResultSet) -> dict[tuple[str, str, str], ThroughputRecord]:
-    """(model fingerprint, id or name; device; backend) -> record; the newest wins when a model was measured twice."""
-    out: dict[tuple[str, str, str], ThroughputRecord] = {}
-    for rec in sorted(throughput_records(rs), key=lambda r: r.created or ""):
-        device, backend = setup_label(rec)
-        for ident in (rec.model.fingerprint, rec.model.id, rec.model.name):
-            if ident:
-                out[(ident, device, backend)] = rec
-    return out
-
-
-def config_models(rs: ResultSet, config: str, measured: dict[tuple[str, str, str], ThroughputRecord], device: str,
-                  backend: str) -> tuple[ThroughputRecord | None, ThroughputRecord | None]:
-    """The (query-side, document-side) records of a config on one setup, matched by fingerprint, else by id."""
-    info = rs.configs[config]
-    q = measured.get((info.query_fingerprint or "", device, backend)) or \
-        measured.get((info.query_model, device, backend))
-    d = measured.get((info.document_fingerprint or "", device, backend)) or \
-        measured.get((info.document_model, device, backend))
-    return q, d
 
 
 def throughput_rows(rs: ResultSet) -> list[ThroughputRow]:

@@ -10,6 +10,10 @@ Only the latest run of each results folder is read by default: a folder's `run.j
 `cell_hash`) its latest `leafbench run` produced, so cells of dims, configs or tasks the suite has since dropped, or
 whose identity has changed, never reach a table. `all_runs=True` (`report --all`) reads every record. Records are
 parsed with their typed models (leafbench.records); files of another schema or version are skipped, with a note.
+
+Throughput is measured per model, quality per config, so `config_models` joins the two: a standard config costs its
+model on both sides; an asymmetric config encodes documents with its document model (offline, once) and queries
+with its query model (online, per request). The deploy analysis and the report's tables both read that one join.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from leafbench.errors import UserError
 from leafbench.records import MTEB_SCHEMA, RETRIEVAL_SCHEMA, RUN_MANIFEST, MtebCell, RetrievalCell, RunManifest, \
     parse_record
 from leafbench.results import read_json
-from leafbench.throughput.record import SCHEMA as THROUGHPUT_SCHEMA  # parsed by report.throughput (typed there)
+from leafbench.throughput.record import SCHEMA as THROUGHPUT_SCHEMA
+from leafbench.throughput.record import ThroughputRecord
 
 HEADLINE_METRIC = "NDCG@10"
 PRECISION_ORDER = ("float32", "int8", "int8-affine", "binary")
@@ -308,3 +313,45 @@ def load_results(folders: list[str | Path], teacher: str | None = None, all_runs
     return ResultSet(sources=paths, cells=cells, configs={c: infos[c] for c in order}, tasks=tasks,
                      precisions=precisions, teacher=teacher_label, teacher_reason=reason, suites=suites,
                      throughput=throughput, notes=notes, mteb=mteb_cells, distill=distill)
+
+
+def throughput_records(rs: ResultSet) -> list[ThroughputRecord]:
+    """The result set's throughput records as typed records; one that does not validate is left out with a note
+    (a record of another leafbench version must not become a wrong number in a table)."""
+    out = []
+    for raw in rs.throughput:
+        try:
+            out.append(ThroughputRecord.model_validate(raw))
+        except ValueError as e:
+            note = f"{raw.get('_path', 'a throughput record')}: not a valid {THROUGHPUT_SCHEMA} record, left out " \
+                   f"({str(e).splitlines()[0]})"
+            if note not in rs.notes:
+                rs.notes.append(note)
+    return out
+
+
+def setup_label(rec: ThroughputRecord) -> tuple[str, str]:
+    """(device name, "backend dtype"): the setups whose speeds compare."""
+    return rec.device_name or rec.device, rec.backend + (f" {rec.dtype}" if rec.dtype else "")
+
+
+def measured_models(rs: ResultSet) -> dict[tuple[str, str, str], ThroughputRecord]:
+    """(model fingerprint, id or name; device; backend) -> record; the newest wins when a model was measured twice."""
+    out: dict[tuple[str, str, str], ThroughputRecord] = {}
+    for rec in sorted(throughput_records(rs), key=lambda r: r.created or ""):
+        device, backend = setup_label(rec)
+        for ident in (rec.model.fingerprint, rec.model.id, rec.model.name):
+            if ident:
+                out[(ident, device, backend)] = rec
+    return out
+
+
+def config_models(rs: ResultSet, config: str, measured: dict[tuple[str, str, str], ThroughputRecord], device: str,
+                  backend: str) -> tuple[ThroughputRecord | None, ThroughputRecord | None]:
+    """The (query-side, document-side) records of a config on one setup, matched by fingerprint, else by id."""
+    info = rs.configs[config]
+    q = measured.get((info.query_fingerprint or "", device, backend)) or \
+        measured.get((info.query_model, device, backend))
+    d = measured.get((info.document_fingerprint or "", device, backend)) or \
+        measured.get((info.document_model, device, backend))
+    return q, d

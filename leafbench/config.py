@@ -13,24 +13,21 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from leafbench.datasets.splits import SPLITS
 from leafbench.distill_spec import DistillSpec
 from leafbench.errors import UserError
 from leafbench.executors.spec import ExecutorSpec
 from leafbench.search.spec import SearchSpec
+from leafbench.strict import Strict
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]
 Dim = Union[int, Literal["full"]]
 Search = Union[SearchSpec, dict[Precision, SearchSpec]]  # one backend, or one per precision (others: exact)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ModelSpec(_Strict):
+class ModelSpec(Strict):
     """One embedding model as the suite uses it. `id` is a hub id, a packaged well-known id or a local folder."""
 
     id: str
@@ -41,12 +38,12 @@ class ModelSpec(_Strict):
     batch_size: int = Field(default=32, gt=0)
 
 
-class AsymmetricPair(_Strict):
+class AsymmetricPair(Strict):
     query: str
     document: str
 
 
-class EvalConfig(_Strict):
+class EvalConfig(Strict):
     """How a task is searched: one model on both sides (`standard`), or queries and documents by different models."""
 
     standard: str | None = None
@@ -73,7 +70,7 @@ class EvalConfig(_Strict):
         return self.standard if self.standard is not None else self.asymmetric.document  # type: ignore[union-attr]
 
 
-class TaskSpec(_Strict):
+class TaskSpec(Strict):
     """A retrieval task: a local BEIR folder (`path`), a public BEIR dataset (`beir`) or a packaged offline task."""
 
     path: str | None = None
@@ -125,7 +122,7 @@ class TaskSpec(_Strict):
         return Path(self.path or "").name
 
 
-class MtebTaskSpec(_Strict):
+class MtebTaskSpec(Strict):
     """An MTEB task by name; the size fields apply to leafbench's offline MTEB tasks (`leafbench mteb-tasks`)."""
 
     name: str
@@ -134,7 +131,7 @@ class MtebTaskSpec(_Strict):
     seed: int = 0
 
 
-class MtebSpec(_Strict):
+class MtebSpec(Strict):
     """The MTEB stage, run after the retrieval grid: mteb tasks and benchmarks for every config.
 
     `dims`/`precisions` default to the suite's. Tasks without query/document roles (STS, classification,
@@ -166,7 +163,7 @@ class MtebSpec(_Strict):
         return self
 
 
-class ThroughputSpec(_Strict):
+class ThroughputSpec(Strict):
     """The throughput stage (after evaluation) and `leafbench throughput`: docs/s, queries/s and latency per model.
 
     Real texts are sampled (seeded) from the suite's tasks; synthetic inputs are exactly `synthetic_lengths` tokens.
@@ -190,7 +187,7 @@ class ThroughputSpec(_Strict):
     seed: int = 0
 
 
-class Suite(_Strict):
+class Suite(Strict):
     """A whole run. `configs` name evaluation configs; `models` are referenced from them by key."""
 
     name: str

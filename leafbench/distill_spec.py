@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from leafbench.strict import Strict
 
 # News and Wikipedia text, plus broad short texts: the student's WordPiece vocabulary (whole words), an English word
 # list (GCIDE, from `english-words`) and the docstrings of Python's standard library (technical reference text).
@@ -35,11 +37,7 @@ STATIC_VERSION = 1
 StudentFamily = Literal["transformer", "static"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TextSource(_Strict):
+class TextSource(Strict):
     """One origin of training texts; exactly one of packaged / file / beir_folder / task / hf.
 
     `role`: `auto` keeps a source's own split (titles, headings, subjects and BEIR queries are queries; bodies and
@@ -94,7 +92,7 @@ class TextSource(_Strict):
         return f"{kind}:{getattr(self, kind)}{plural}"
 
 
-class DistillData(_Strict):
+class DistillData(Strict):
     """How the sources become a training set: passages, dedupe, exclusions, a held-out validation slice."""
 
     sources: list[TextSource] = Field(min_length=1)
@@ -108,7 +106,7 @@ class DistillData(_Strict):
     seed: int = 0
 
 
-class DistillTraining(_Strict):
+class DistillTraining(Strict):
     """The LEAF loop: MSE to the teacher, AdamW with warmup then linear decay, small batches, several epochs."""
 
     epochs: int = Field(default=3, gt=0)
@@ -151,7 +149,7 @@ class DistillTraining(_Strict):
     ridge_texts: int = Field(default=4000, gt=0)  # training texts used for the ridge fit (a seeded sample)
 
 
-class StaticVectors(_Strict):
+class StaticVectors(Strict):
     """The static family's token vectors: model2vec's distillation of the `student` model (usually the teacher).
 
     Each kept vocabulary token goes through the model alone (`[CLS] token [SEP]`, mean-pooled), then PCA to
@@ -166,14 +164,14 @@ class StaticVectors(_Strict):
     sif_coefficient: float | None = Field(default=1e-4, gt=0)  # None: no SIF weighting
 
 
-class DistillOutputs(_Strict):
+class DistillOutputs(Strict):
     """Names under which the produced students join the suite's models (configs reference them like any model)."""
 
     projection: str | None = "leaf-proj"  # init + ridge projection, before any training step
     finetuned: str = "leaf"
 
 
-class DistillSpec(_Strict):
+class DistillSpec(Strict):
     """`teacher` and `student` name entries of the suite's `models`; the student entry is the init."""
 
     teacher: str | None = None  # None: a black-box teacher, every source must give `embeddings:`

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from leafbench.strict import Strict
 
 
-class ExecutorSpec(BaseModel):
+class ExecutorSpec(Strict):
     """`kind: local` encodes in this process; `kind: ray` fans the store's missing rows out over Ray Data actors.
 
     `address` is what `ray.init` takes: `auto` (a cluster already running on this node), `ray://host:10001`, or
     `local` (start a private one-node cluster, as the tests do). Every worker needs the models and the embedding
     store at the same paths (a shared filesystem), since actors load the model and write shards themselves.
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["local", "ray"] = "local"
     address: str = "auto"

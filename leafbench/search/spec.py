@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from leafbench.strict import Strict
 
 Backend = Literal["exact", "flat", "hnsw", "ivf"]
 APPROXIMATE = ("hnsw", "ivf")
 
 
-class SearchSpec(BaseModel):
+class SearchSpec(Strict):
     """A backend and the parameters that apply to it (the others must stay unset)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Backend = "exact"
     hnsw_m: int | None = Field(default=None, ge=4, le=256)  # HNSW graph degree (default 32)
@@ -72,5 +72,3 @@ class SearchSpec(BaseModel):
             return {"backend": "ivf", "nlist": self.nlist or "auto", "nprobe": self.probes}
         return {"backend": self.backend}
 
-
-EXACT = SearchSpec()

@@ -79,12 +79,6 @@ class Precision:
         `layout.columns`); any numeric dtype whose order is the score order."""
         raise NotImplementedError
 
-    def score(self, query_vectors: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-        """[nq, n] scores of encoded queries against `encode_documents` codes (as the exact scan computes them)."""
-        layout = self.layout(dim)
-        stored = self.pack_codes(codes)
-        return self.block_scores(query_vectors, stored.T if layout is not None and layout.columns else stored, dim)
-
     def pack_codes(self, codes: np.ndarray) -> np.ndarray:
         """`encode_documents` codes as stored rows (the same, except binary's bytes grouped into words)."""
         return codes

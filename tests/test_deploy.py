@@ -75,7 +75,7 @@ def test_bytes_per_document_as_stored() -> None:
     assert rescored.ram == 96 * 1000 and rescored.disk == 96 * 1000 + 3072 * 1000  # float32 copy on disk only
     assert rescored.per_doc == 96 + 3072 and rescored.rescore_copy == 3072 * 1000  # ... and it counts
     measured = footprint("float32", 768, 2000, index_bytes_per_doc=3200.0)
-    assert measured.per_doc == 3200 and measured.ram == 6.4e6 and measured.measured_index
+    assert measured.per_doc == 3200 and measured.ram == 6.4e6
 
 
 def test_projection_checked_on_a_size_it_was_not_fitted_on() -> None:
@@ -202,10 +202,10 @@ def test_cli_deploy_bad_input_is_one_line(results: Path, tmp_path: Path, capsys:
 def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path) -> None:
     from leafbench.config import TaskSpec
     from leafbench.datasets.tasks import load_task
-    from leafbench.deploy.rescoring import DEPTHS, namespace, rescoring_curves
+    from leafbench.deploy.rescoring import DEPTHS, rescoring_curves
     from leafbench.metrics import evaluate_run, run_from_topk
     from leafbench.search import retrieve
-    from leafbench.store import EmbeddingStore
+    from leafbench.store import EmbeddingStore, namespace_id
     from leafbench.transforms import truncate
 
     spec = {"path": str(small_beir)}
@@ -215,10 +215,12 @@ def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path
     store = EmbeddingStore(tmp_path / "store")
     model = {"name": "m", "id": "m", "fingerprint": "fp", "query_prompt": "", "document_prompt": "",
              "max_seq_length": 64, "dtype": "fp32"}
+    spaces = {role: {"fingerprint": "fp", "role": role, "prompt": "", "max_seq_length": 64, "dtype": "fp32"}
+              for role in ("query", "document")}
     emb = {role: rng.standard_normal((n, 16)).astype(np.float32) for role, n in (("query", len(qids)),
                                                                                  ("document", len(dids)))}
-    store.get(namespace(model, "query"), [data.queries[q] for q in qids], lambda todo: emb["query"])
-    store.get(namespace(model, "document"), data.doc_texts(dids), lambda todo: emb["document"])
+    store.get(spaces["query"], [data.queries[q] for q in qids], lambda todo: emb["query"])
+    store.get(spaces["document"], data.doc_texts(dids), lambda todo: emb["document"])
     q, d = truncate(emb["query"], 16), truncate(emb["document"], 16)
 
     def score(precision: str, rescore: int = 0) -> tuple[float, dict[str, float]]:
@@ -229,7 +231,8 @@ def test_rescoring_curve_from_stored_embeddings(small_beir: Path, tmp_path: Path
     ceiling, per_query = score("float32")
     cell = {"task": "t", "config": "c", "dim": 16, "full_dim": 16, "precision": "float32", "task_spec": spec,
             "task_size": {"docs": len(dids)}, "query_model": model, "document_model": model, "cell_hash": "h1",
-            "ignore_identical_ids": True, "scores": {"NDCG@10": ceiling}, "per_query": {"NDCG@10": per_query}}
+            "ignore_identical_ids": True, "scores": {"NDCG@10": ceiling}, "per_query": {"NDCG@10": per_query},
+            "embeddings": {role: namespace_id(ns) for role, ns in spaces.items()}}
     task, curves = rescoring_curves({("t", "c", 16, "float32"): cell}, tmp_path / "results", tmp_path / "store")
     assert task == "t" and [c.precision for c in curves] == ["int8", "binary"]
     binary = dict(curves[1].points)
@@ -319,7 +322,7 @@ def test_rescored_latency_includes_rescoring_and_its_bytes_the_float32_copy(tmp_
     the float32 copy it rescores from; the cost table shows the rescoring model."""
     from leafbench.deploy.analysis import analyse
     from leafbench.deploy.calibration import RESCORE, RESCORE_DEPTHS, Timing
-    from leafbench.report.data import load_results
+    from leafbench.resultset import load_results
 
     folder = make_results(tmp_path / "results")
     add_task_sizes(folder)

@@ -6,9 +6,9 @@ the retrieval again at several depths on the largest evaluated task (whose embed
 config at its full dimension, reading the embeddings from the embedding store (never encoding: a config whose
 embeddings are not all stored is left out). Depth d rescores the top max(d, k) quantized candidates in float32, k
 being the 10 (11 when self-hits are ignored) that nDCG@10 reads. The store namespace is the one the cell records by
-id (read from the store's namespace.json), else rebuilt from the cell's model settings (weights fingerprint, prompt,
-max_seq_length, dtype); recorded ids must match, and the float32 score recomputed from the stored embeddings must
-equal the cell's for at least 95% of the queries, else the config is left out. Texts the store lacks under the
+id, read back from the store's namespace.json (never rebuilt from the cell's model settings: a rebuilt one could
+drift from what the encoder used), and the float32 score recomputed from the stored embeddings must equal the
+cell's for at least 95% of the queries, else the config is left out. Texts the store lacks under the
 task's current text (at most 1%) are left out of every point of that curve; the curve records how many queries and
 documents it used and the share of queries whose float32 score matched the cell's.
 
@@ -44,30 +44,6 @@ class Curve:
     queries: int  # the task's queries whose embeddings are stored (all, normally)
     docs: int  # likewise its documents
     agreement: float  # share of queries whose float32 nDCG@10 here equals the cell's
-
-
-def _model_folder_config(model_id: str, name: str) -> dict[str, Any]:
-    from leafbench.assets import resolve_model
-
-    path = Path(resolve_model(model_id)) / name
-    return (read_json(path) or {}) if path.exists() else {}
-
-
-def namespace(model: dict[str, Any], role: str) -> dict[str, object] | None:
-    """The store namespace of a recorded model side (as `Encoder.cache_namespace` builds it), or None when the
-    record cannot say (no fingerprint, or neither the suite nor the model folder gives max_seq_length)."""
-    if not model.get("fingerprint"):
-        return None
-    prompt = model.get(f"{role}_prompt")
-    if prompt is None:
-        prompt = (_model_folder_config(model["id"], "config_sentence_transformers.json").get("prompts") or {}).get(
-            role, "")
-    max_len = model.get("max_seq_length") or _model_folder_config(model["id"], "sentence_bert_config.json").get(
-        "max_seq_length")
-    if max_len is None:
-        return None
-    return {"fingerprint": model["fingerprint"], "role": role, "prompt": prompt, "max_seq_length": int(max_len),
-            "dtype": model.get("dtype") or "fp32"}
 
 
 def _stored_namespace(store_root: Path, ns_id: str | None) -> dict[str, object] | None:
@@ -114,10 +90,8 @@ def compute_curves(float_cells: list[dict[str, Any]], store_root: Path) -> list[
     curves = []
     for cell in float_cells:
         recorded = cell.get("embeddings") or {}
-        spaces = {role: _stored_namespace(store_root, recorded.get(role)) or namespace(cell[f"{role}_model"], role)
-                  for role in ("query", "document")}
-        if any(ns is None or (recorded.get(role) and recorded[role] != namespace_id(ns))
-               for role, ns in spaces.items()):
+        spaces = {role: _stored_namespace(store_root, recorded.get(role)) for role in ("query", "document")}
+        if any(ns is None or recorded[role] != namespace_id(ns) for role, ns in spaces.items()):
             continue
         absent_docs = set(store.missing(spaces["document"], dtexts))  # type: ignore[arg-type]
         absent = set(store.missing(spaces["query"], [data.queries[x] for x in qids]))  # type: ignore[arg-type]

@@ -42,7 +42,6 @@ class Footprint:
     ram: float
     disk: float  # ram + the float32 rescoring copy (on disk)
     per_doc: float  # disk / N, everything kept: the frontier's x axis
-    measured_index: bool  # True when the size came from a built index's own byte count
     rescore_copy: float = 0.0  # bytes of the float32 copy a rescoring configuration reads candidates from (disk)
 
 
@@ -54,5 +53,4 @@ def footprint(precision: str, dim: int, n_docs: float, rescore: int = 0,
     else:
         ram = code_bytes(precision, dim) * n_docs + fixed_bytes(precision, dim)
     rescoring = 4 * dim * n_docs if rescore and precision != "float32" else 0.0
-    return Footprint(ram=ram, disk=ram + rescoring, per_doc=(ram + rescoring) / n_docs,
-                     measured_index=index_bytes_per_doc is not None, rescore_copy=rescoring)
+    return Footprint(ram=ram, disk=ram + rescoring, per_doc=(ram + rescoring) / n_docs, rescore_copy=rescoring)

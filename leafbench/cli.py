@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def report(outcome: RunOutcome) -> None:  # the last stage, timed and recorded in run.json with the others
         if outcome.distill is not None:
-            from leafbench.distill.command import distill_table
+            from leafbench.distill_cli import distill_table
 
             out.print(distill_table(outcome.distill))
         if outcome.records:
@@ -77,7 +77,7 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from leafbench.distill.command import cmd_distill as run
+    from leafbench.distill_cli import cmd_distill as run
 
     return run(args)
 
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     from leafbench.report.commands import add_report_commands
 
     add_report_commands(sub)  # report, figures, export
-    from leafbench.store.commands import add_cache_commands
+    from leafbench.store_cli import add_cache_commands
 
     add_cache_commands(sub)  # cache verify, cache gc
     from leafbench.report.deploy_cli import add_deploy_command

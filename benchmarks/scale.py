@@ -68,20 +68,26 @@ def synthetic(n: int, stream: int, seed: int = 0) -> np.ndarray:
     x += 0.6 / np.sqrt(LATENT) * (rng.standard_normal((n, LATENT), dtype=np.float32) @ basis)
     x += 0.1 * rng.standard_normal((n, DIM), dtype=np.float32) / np.sqrt(DIM)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x
+    return x.astype(np.float32, copy=False)  # the centres are float64: so were the rows, until this cast
+
+
+def _is_float32(path: Path) -> bool:
+    """Whether a shard exists as float32 (earlier versions wrote float64 rows, which made the "float32" scan a
+    float64 one reading twice the bytes: such shards are written again)."""
+    return path.exists() and np.load(path, mmap_mode="r").dtype == np.float32
 
 
 def ensure_data(folder: Path, n: int, n_queries: int) -> None:
-    """Write the missing shards (and the queries) atomically; existing ones are kept."""
+    """Write the missing shards (and the queries) atomically; existing float32 ones are kept."""
     folder.mkdir(parents=True, exist_ok=True)
     for shard in range((n + SHARD - 1) // SHARD):
         path = folder / f"docs-{shard:05d}.npy"
-        if not path.exists():
+        if not _is_float32(path):
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
             np.save(tmp, synthetic(SHARD, stream=1 + shard))
             os.replace(tmp, path)
     qpath = folder / f"queries-{n_queries}.npy"
-    if not qpath.exists():
+    if not _is_float32(qpath):
         np.save(qpath, synthetic(n_queries, stream=0))
 
 

@@ -104,16 +104,17 @@ def test_calibration_is_timed_once_per_machine_and_projects_real_timings(tmp_pat
     import leafbench.deploy.calibration as calibration
 
     timed: list[tuple[str, int, int]] = []
-    real = calibration._time_one
+    real = calibration._time_sizes
 
-    def counting(precision: str, dim: int, n_docs: int, rng: np.random.Generator):  # type: ignore[no-untyped-def]
-        timed.append((precision, dim, n_docs))
-        return real(precision, dim, n_docs, rng)
+    def counting(precision: str, dim: int, sizes: tuple[int, ...], rng: np.random.Generator) -> list:
+        timed.extend((precision, dim, n) for n in sizes)
+        return real(precision, dim, sizes, rng)
 
-    monkeypatch.setattr(calibration, "_time_one", counting)
+    monkeypatch.setattr(calibration, "_time_sizes", counting)
     cal = calibrate(tmp_path, [("float32", 32), ("int8-affine", 32)])
     assert sorted(timed) == sorted((p, 32, n) for p in ("float32", "int8") for n in SIZES)  # affine timed as int8
     assert all(t.ms_per_query > 0 and t.ms_per_query == t.median_ms for t in cal.timings)  # the median
+    assert all(len(t.trials_ms) == calibration.REPEATS for t in cal.timings)
     assert cal.seconds is not None and cal.seconds > 0  # what timing it cost
     again = calibrate(tmp_path, [("float32", 32), ("binary", 32)])  # only the new pair is timed
     assert len(timed) == 3 * len(SIZES) and {t.precision for t in again.timings} == {"float32", "int8", "binary"}
@@ -121,6 +122,11 @@ def test_calibration_is_timed_once_per_machine_and_projects_real_timings(tmp_pat
     assert loaded is not None and Calibration.model_validate(loaded.dump()) == loaded
     model = models_from(loaded)[("float32", 32)]
     assert model.checked_on == max(SIZES) and model.measured_ms > 0 and np.isfinite(model.error)
+    stale = loaded.model_copy(update={"method": "median of 7 single-query searches, size after size"})
+    calibration.write_json_atomic(calibration.calibration_path(tmp_path), stale.dump())
+    monkeypatch.setattr(calibration, "_cache_folder", lambda: tmp_path / "other-cache")
+    calibrate(tmp_path, [("float32", 32)])  # a record timed by another method is timed again, not reused
+    assert len(timed) == 4 * len(SIZES)
 
 
 def test_parse_numbers() -> None:
@@ -285,6 +291,28 @@ def test_scale_benchmark_rows_project_faiss_backends(tmp_path: Path, monkeypatch
     hnsw = model_for(models, key, "float32", 768)
     assert hnsw is not None and hnsw.source == "scale.py on Some Other CPU"
     assert hnsw.ms(3_000_000) == pytest.approx(6.0)  # the single-query median, not the batch
+
+
+def test_scale_check_sets_the_calibration_projection_beside_the_benchmark_at_larger_n(tmp_path: Path) -> None:
+    """Each exact-scan size scale.py timed beyond the calibrated ones, on this CPU only, with the projection there."""
+    from leafbench.deploy.calibration import Timing, machine, machine_key
+    from leafbench.deploy.projection import scale_checks
+    from leafbench.deploy.scale import load_scale
+
+    rows = [{"backend": "exact", "n": 3_000_000, "queries": 20, "search_s": 9.0, "single_ms": 1000.0},
+            {"backend": "binary-scan", "n": 3_000_000, "queries": 20, "search_s": 1.0, "single_ms": 40.0},
+            {"backend": "exact", "n": 50_000, "queries": 20, "search_s": 1.0, "single_ms": 20.0}]  # within range
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "scale.json").write_text(json.dumps({"rows": rows, "cpu": machine()["cpu_model"]}))
+    (tmp_path / "other.json").write_text(json.dumps({"rows": rows, "cpu": "Some Other CPU"}))
+    own = Calibration(machine=machine(), machine_key=machine_key(), created="x",
+                      timings=[Timing(precision="float32", dim=768, n_docs=n, ms_per_query=n / 100_000 * 30.0,
+                                      trials_ms=[1.0]) for n in SIZES])  # 0.3 ms per 1k docs, no fixed part
+    checks = scale_checks(own, load_scale([tmp_path / "quickstart"], [tmp_path / "other.json"]))
+    assert [(c.precision, c.n_docs) for c in checks] == [("float32", 3_000_000)]  # binary: no calibration here
+    assert checks[0].projected_ms == pytest.approx(900.0) and checks[0].measured_ms == 1000.0
+    assert checks[0].error == pytest.approx(-0.1)
+    assert scale_checks(None, load_scale([tmp_path / "quickstart"])) == []
 
 
 def test_cli_deploy_bad_input_each_gets_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

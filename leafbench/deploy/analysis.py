@@ -27,7 +27,7 @@ from typing import Any, Literal
 from leafbench.deploy.budgets import Answer, Budget, best_under
 from leafbench.deploy.calibration import RESCORE, TIMED_AS, Calibration, machine
 from leafbench.deploy.pareto import frontier
-from leafbench.deploy.projection import SearchCostModel, all_models, model_for
+from leafbench.deploy.projection import ScaleCheck, SearchCostModel, all_models, model_for, scale_checks
 from leafbench.deploy.scale import backend_key
 from leafbench.deploy.storage import footprint
 from leafbench.precisions import get as get_precision
@@ -86,6 +86,7 @@ class DeployAnalysis:
     throughput_setup: tuple[str, str] | None  # (device name, "backend dtype") the latencies and docs/s come from
     calibration: Calibration | None
     notes: list[str] = field(default_factory=list)
+    scale_checks: list[ScaleCheck] = field(default_factory=list)  # the calibration against scale.py's large N
 
 
 def _search(rec: dict[str, Any]) -> dict[str, Any]:
@@ -241,4 +242,5 @@ def analyse(rs: ResultSet, calibration: Calibration | None, n_docs: int | None =
         bytes_frontier=frontier(points, lambda p: p.bytes_per_doc, lambda p: p.quality),
         latency_frontier=frontier(points, lambda p: p.latency_ms, lambda p: p.quality),
         answers=answers, cost_models=[m for k, m in sorted(models.items()) if k in used],
-        throughput_setup=setup, calibration=calibration, notes=notes)
+        throughput_setup=setup, calibration=calibration, notes=notes,
+        scale_checks=scale_checks(calibration, scale or []))

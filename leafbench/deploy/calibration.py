@@ -10,7 +10,8 @@ the values). Those sizes are where a search is long enough to measure: with the 
 leafbench's cache, chunk by chunk (the smaller sizes are prefixes), so memory stays bounded. `int8-affine` runs the
 same int8 scan as `int8`, so it is timed once, as `int8`. One thread (BLAS and torch): on a shared machine a
 multi-threaded matrix-vector product waits for its slowest thread. The figure kept is the median of the trials
-(the fastest is kept in `trials_ms`). Its cost, measured on the 2-core EPYC: about a second per dim on an idle
+(all are kept in `trials_ms`), the sizes' trials interleaved query by query so that a drift in the machine's speed
+moves every size alike; a record timed by another method is timed again rather than mixed in. Its cost, measured on the 2-core EPYC: about a second per dim on an idle
 machine (docs/scale.md); the record is kept in leafbench's cache and in `<results>/deploy/`, keyed by machine and
 backend, and a later report or `leafbench deploy` on the same machine reuses it (entries for new dims are added,
 not redone). Where a cell rescores, float32 rescoring is timed too (`RESCORE`: gathering R = 100, 300, 1,000 random
@@ -28,7 +29,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -41,14 +42,15 @@ from leafbench.results import now, read_json, write_json_atomic
 
 SCHEMA = "leafbench.search-calibration/1"
 SIZES = (25_000, 50_000, 100_000)
-REPEATS = 7  # single-query searches per (precision, dim, N); the median is kept
+REPEATS = 15  # single-query searches per (precision, dim, N), interleaved across the sizes; the median is kept
 K = 100
 THREADS = 1
 RESCORE = "rescore"  # float32 rescoring of R candidates, timed like a precision with "N" = R
 RESCORE_DEPTHS = (100, 300, 1000)
 TIMED_AS = {"float32": "float32", "int8": "int8", "int8-affine": "int8", "binary": "binary", RESCORE: RESCORE}
-METHOD = (f"median of {REPEATS} single-query searches (k={K}) per size after one untimed search, against an "
-          f"already built exact-scan index of N random unit vectors, memory-mapped ({THREADS} thread)")
+METHOD = (f"median of {REPEATS} single-query searches (k={K}) per size after one untimed search, the sizes "
+          f"interleaved query by query, against an already built exact-scan index of N random unit vectors, "
+          f"memory-mapped ({THREADS} thread)")
 
 
 class Timing(BaseModel):
@@ -146,34 +148,41 @@ def _one_thread() -> Iterator[None]:
             torch.set_num_threads(before)
 
 
-def _time_one(precision: str, dim: int, n_docs: int, rng: np.random.Generator) -> Timing:
-    """One query's search against n_docs documents, or (RESCORE) one query's float32 rescoring of n_docs
-    candidates gathered at random from SIZES[-1] rows."""
+def _searcher(precision: str, docs: np.ndarray, n: int, rng: np.random.Generator) -> Callable[[np.ndarray], object]:
+    """One query's search against the first n documents, or (RESCORE) its float32 rescoring of n candidates
+    gathered at random from all of them."""
     from leafbench.search import build_index, rescore_head
 
-    docs = _synthetic(dim) if precision == RESCORE else _synthetic(dim)[:n_docs]
+    if precision == RESCORE:
+        candidates = rng.permutation(len(docs))[:n][None, :]
+        return lambda q: rescore_head(q[None, :], docs, np.zeros(candidates.shape, np.float32), candidates, n, K)
+    index = build_index(docs[:n], precision, device="cpu")
+    return lambda q: index.search(q[None, :], K)
+
+
+def _time_sizes(precision: str, dim: int, sizes: tuple[int, ...], rng: np.random.Generator) -> list[Timing]:
+    """One query's cost at each of `sizes`, the sizes' trials interleaved query by query: a drift in the machine's
+    speed (frequency, a neighbour's burst) then moves every size alike instead of bending the line between them,
+    which is what the held-out check measures (timed size after size, its misses reached +43% on an idle box)."""
+    docs = _synthetic(dim)
     queries = rng.standard_normal((REPEATS + 1, dim), dtype=np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    if precision == RESCORE:
-        candidates = rng.permutation(len(docs))[:n_docs][None, :]
-
-        def one(q: np.ndarray) -> object:
-            return rescore_head(q[None, :], docs, np.zeros(candidates.shape, np.float32), candidates, n_docs, K)
-    else:
-        index = build_index(docs, precision, device="cpu")
-
-        def one(q: np.ndarray) -> object:
-            return index.search(q[None, :], K)
-    trials = []
+    searches = {n: _searcher(precision, docs, n, rng) for n in sizes}
+    trials: dict[int, list[float]] = {n: [] for n in sizes}
     with _one_thread():
-        one(queries[0])  # untimed: first touch of the codes
+        for one in searches.values():
+            one(queries[0])  # untimed: first touch of the codes
         for q in queries[1:]:
-            start = time.perf_counter()
-            one(q)
-            trials.append((time.perf_counter() - start) * 1000)
-    median = round(float(np.median(trials)), 4)
-    return Timing(precision=precision, dim=dim, n_docs=n_docs, ms_per_query=median, median_ms=median,
-                  trials_ms=[round(t, 4) for t in trials])
+            for n, one in searches.items():
+                start = time.perf_counter()
+                one(q)
+                trials[n].append((time.perf_counter() - start) * 1000)
+    out = []
+    for n in sizes:
+        median = round(float(np.median(trials[n])), 4)
+        out.append(Timing(precision=precision, dim=dim, n_docs=n, ms_per_query=median, median_ms=median,
+                          trials_ms=[round(t, 4) for t in trials[n]]))
+    return out
 
 
 def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact") -> Calibration:
@@ -181,6 +190,8 @@ def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact"
     if backend != "exact":
         raise ValueError(f"search-cost calibration times the exact scan only, not backend {backend!r}")
     existing = load_calibration([folder], backend)
+    if existing is not None and existing.method != METHOD:  # timed another way: its figures do not mix with ours
+        existing = None
     info = machine()
     cal = existing or Calibration(backend=backend, machine=info, machine_key=machine_key(info), created=now())
     todo = sorted({(TIMED_AS.get(p, p), d) for p, d in pairs if not cal.has(p, d) and p in TIMED_AS})
@@ -190,7 +201,7 @@ def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact"
     timings = [t for t in cal.timings if (t.precision, t.dim) not in set(todo)]
     t0 = time.perf_counter()
     for precision, dim in todo:
-        timings.extend(_time_one(precision, dim, n, rng) for n in (RESCORE_DEPTHS if precision == RESCORE else SIZES))
+        timings.extend(_time_sizes(precision, dim, RESCORE_DEPTHS if precision == RESCORE else SIZES, rng))
     _synthetic.cache_clear()  # the memory-mapped vectors go with the last reference
     cal = cal.model_copy(update={"timings": timings, "created": now(), "seconds": round(time.perf_counter() - t0, 2),
                                  "load_average": [round(x, 2) for x in os.getloadavg()]})

@@ -104,3 +104,39 @@ def all_models(own: Calibration | None, benchmarks: list[Calibration]) -> dict[t
         for (precision, dim), model in models_from(cal).items():
             out.setdefault((cal.backend, precision, dim), replace(model, source=source))
     return out
+
+
+@dataclass(frozen=True)
+class ScaleCheck:
+    """This machine's calibration projected to a corpus size `benchmarks/scale.py` measured, beside that measurement:
+    the check of an extrapolation far beyond the calibrated sizes (the calibration stops at 100k, a deployment does
+    not)."""
+
+    precision: str
+    dim: int
+    n_docs: int
+    projected_ms: float  # the calibration's line at n_docs
+    measured_ms: float  # scale.py's single-query median at n_docs
+    source: str  # the benchmark file
+
+    @property
+    def error(self) -> float:
+        return (self.projected_ms - self.measured_ms) / self.measured_ms
+
+
+def scale_checks(own: Calibration | None, benchmarks: list[Calibration]) -> list[ScaleCheck]:
+    """Every exact-scan size the scale benchmark timed beyond the calibration's largest, on the same CPU (a
+    benchmark from another machine checks nothing about this one), against the calibration's projection there."""
+    if own is None:
+        return []
+    models = models_from(own)
+    out = []
+    for bench in benchmarks:
+        if bench.backend != "exact" or bench.machine.get("cpu_model") != own.machine.get("cpu_model"):
+            continue
+        for t in bench.timings:
+            model = models.get((t.precision, t.dim))
+            if model is not None and t.n_docs > model.sizes[-1] and t.ms_per_query > 0:
+                out.append(ScaleCheck(t.precision, t.dim, t.n_docs, model.ms(t.n_docs), t.ms_per_query,
+                                      str(bench.machine.get("source") or "scale.py")))
+    return sorted(out, key=lambda c: (c.precision, c.dim, c.n_docs))

@@ -199,11 +199,26 @@ def projection_table(a: DeployAnalysis) -> Table | None:
                  numeric_from=6)
 
 
+def scale_check_table(a: DeployAnalysis) -> Table | None:
+    if not a.scale_checks:
+        return None
+    rows = [[Cell(c.precision), Cell(str(c.dim)), Cell(human_count(c.n_docs)), Cell(c.source),
+             Cell(c.projected_ms, digits=2), Cell(c.measured_ms, digits=2), Cell(100 * c.error, digits=1)]
+            for c in a.scale_checks]
+    caption = ("The exact scan's cost model, fitted on the calibration's sizes, projected to the corpus sizes "
+               "benchmarks/scale.py measured on this CPU (single-query median, 768-d synthetic clustered "
+               "embeddings, k=10; the calibration uses random unit vectors, k=100): error = projected/measured - 1.")
+    return Table("deploy_scale_check", "Deploy: the cost model against the scale benchmark", caption,
+                 ["Precision", "Dim", "N", "Source", "projected ms", "measured ms (scale.py)", "error %"], rows,
+                 numeric_from=4)
+
+
 def deploy_tables(rs: ResultSet) -> list[Table]:
     a = deploy_analysis(rs)
     if a is None:
         return []
-    return [t for t in (frontier_table(a), budget_table(a), projection_table(a)) if t is not None]
+    made = (frontier_table(a), budget_table(a), projection_table(a), scale_check_table(a))
+    return [t for t in made if t is not None]
 
 
 def _point_json(p: Point) -> dict[str, Any]:

@@ -7,9 +7,9 @@ in a result (`variant`), and what the MTEB bridge hands mteb (vectors, similarit
 precision is one subclass and one `register` call plus tests; nothing else branches on precision names.
 
 The exact scan keeps each precision's stored codes (`layout`, `pack`: built once, when the index is built) and
-scores a block of them with `block_scores`, through the kernels of `leafbench.kernels`: popcount on packed words for
-binary, integer or int8 x float products for int8, so a quantized scan reads its own bytes and never a float32
-copy of the corpus. Scores are exact for the quantized precisions: int8 and bit products are small integers (or an
+takes each block's top-k through the kernels of `leafbench.kernels`: FAISS's Hamming k-NN on the packed bits for
+binary (`block_topk`, which selects while it scores), integer or int8 x float products for int8 (`block_scores`,
+then the scan selects), so a quantized scan reads its own bytes and never a float32 copy of the corpus. Scores are exact for the quantized precisions: int8 and bit products are small integers (or an
 integer vector times one float query vector), computed in a type that holds them exactly.
 
 `binary` is sign bits (bit = x > 0), packed: sentence-transformers' `ubinary`; its score is -Hamming distance.
@@ -30,12 +30,10 @@ from leafbench.transforms import (CHUNK_ROWS, Int8Calibration, Rows, binarize, c
 
 @dataclass(frozen=True)
 class CodeLayout:
-    """The exact scan's stored codes: `width` values of `dtype` per document; `columns`: stored word-major
-    ([width, n]), so a kernel walks one word of every document of a block in one contiguous pass."""
+    """The exact scan's stored codes: `width` values of `dtype` per document, one row per document."""
 
     dtype: type[np.generic]
     width: int
-    columns: bool = False
 
 
 class Precision:
@@ -63,7 +61,7 @@ class Precision:
         raise NotImplementedError
 
     def encode_queries(self, queries: np.ndarray, params: Any) -> np.ndarray:
-        """Query rows in the form `block_scores` takes (float vectors, int8 codes, packed words)."""
+        """Query rows in the form the scoring kernel takes (float vectors, int8 codes, packed bits)."""
         raise NotImplementedError
 
     def layout(self, dim: int) -> CodeLayout | None:
@@ -75,13 +73,14 @@ class Precision:
         return self.encode_documents(docs, params)
 
     def block_scores(self, queries: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-        """[nq, m] scores of encoded queries against a block of stored codes in `layout` (word-major when
-        `layout.columns`); any numeric dtype whose order is the score order."""
+        """[nq, m] scores of encoded queries against a block of stored codes in `layout`; any numeric dtype whose
+        order is the score order."""
         raise NotImplementedError
 
-    def pack_codes(self, codes: np.ndarray) -> np.ndarray:
-        """`encode_documents` codes as stored rows (the same, except binary's bytes grouped into words)."""
-        return codes
+    def block_topk(self, queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A block's exact top-k (scores as float32, row indices; the tie rule of `leafbench.search.topk`) from a
+        kernel that selects while it scores, or None: the scan then scores the block (`block_scores`) and selects."""
+        return None
 
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:
         """The float32 vectors the MTEB bridge hands mteb, whose `mteb_similarity` ranks as this precision does."""
@@ -191,24 +190,14 @@ class UnsignedBinary(Precision):
         return binarize(docs)
 
     def encode_queries(self, queries: np.ndarray, params: Any) -> np.ndarray:
-        return kernels.words(binarize(queries))
+        return binarize(queries)
 
     def layout(self, dim: int) -> CodeLayout:
-        return CodeLayout(np.uint64, -(-dim // 64), columns=True)
+        return CodeLayout(np.uint8, -(-dim // 8))
 
-    def pack(self, docs: np.ndarray, params: Any) -> np.ndarray:
-        return kernels.words(binarize(docs))
-
-    def pack_codes(self, codes: np.ndarray) -> np.ndarray:
-        return kernels.words(codes)
-
-    def block_scores(self, queries: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-        """-Hamming as float32 (exact): popcount for a few queries, a +-1 int8 GEMM for a batch."""
-        if len(queries) <= kernels.POPCOUNT_MAX_QUERIES:
-            hamming = kernels.hamming_popcount(queries, codes)
-        else:
-            hamming = kernels.hamming_gemm(kernels.signs(queries, dim), codes, dim)
-        return np.negative(hamming, dtype=np.float32)
+    def block_topk(self, queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """-Hamming as float32 (exact small integers) of the block's k nearest, by FAISS's Hamming k-NN."""
+        return kernels.hamming_topk(queries, codes, k)
 
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:
         return (x > 0).astype(np.float32)

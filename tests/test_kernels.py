@@ -1,4 +1,4 @@
-"""The quantized scans' kernels (popcount, int8 products) against the float formulas the scan used before them."""
+"""The quantized scans' kernels (Hamming top-k, int8 products) against the float formulas the scan used before them."""
 
 from __future__ import annotations
 
@@ -48,35 +48,36 @@ def _tie_rule_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.take_along_axis(scores, order, axis=1), order
 
 
-@pytest.fixture(params=["popcount", "gemm"])
-def binary_kernel(request, monkeypatch):
-    """Either binary kernel, whatever the number of queries."""
-    monkeypatch.setattr(kernels, "POPCOUNT_MAX_QUERIES", 10 ** 9 if request.param == "popcount" else -1)
-    return request.param
-
-
 @pytest.mark.parametrize("dim", [1, 7, 37, 64, 65, 130])
 @pytest.mark.parametrize("make", [_emb, _tied])
-def test_popcount_scan_equals_previous_scores_and_tie_rule(binary_kernel, dim, make):
-    queries, docs = make(9, dim, 1), make(203, dim, 2)  # odd dims: padding bits in the last byte and word
+@pytest.mark.parametrize("n_queries", [1, 9])
+def test_binary_scan_equals_previous_scores_and_tie_rule(dim, make, n_queries):
+    queries, docs = make(n_queries, dim, 1), make(203, dim, 2)  # odd dims: padding bits in the last byte
     ref_scores, ref_idx = _tie_rule_topk(_previous_scores(queries, docs, "binary"), 25)
-    for doc_chunk in (7, 64, 1000):
+    for doc_chunk in (7, 64, 1000):  # 7: blocks smaller than k
         scores, idx = ExactScan(docs, get("binary"), query_chunk=4, doc_chunk=doc_chunk).search(queries, 25)
         np.testing.assert_array_equal(idx, ref_idx)
         np.testing.assert_array_equal(scores, ref_scores)  # -Hamming: small integers, exact in both
 
 
-def test_hamming_kernels_agree_on_random_words():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_hamming_topk_keeps_the_highest_rows_of_a_tie(threads):
+    """8-bit codes over 3,000 rows: a few distinct distances, thousands of rows at each; k = 1,000 cuts through
+    them. Whatever FAISS's threading, the rows kept at the cut are the highest ones (the tie rule)."""
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(3)
-    for dim in (5, 64, 100, 768):
-        packed = rng.integers(0, 256, (300, -(-dim // 8)), dtype=np.uint8)
-        packed[:, -1] &= np.uint8((0xFF << (-dim % 8)) & 0xFF)  # packbits leaves the padding bits zero
-        words = kernels.words(packed)
-        bits = np.unpackbits(packed, axis=1, count=dim)
-        want = (bits[:40, None, :] != bits[None, :, :]).sum(axis=2)
-        np.testing.assert_array_equal(kernels.hamming_popcount(words[:40], words.T.copy()), want)
-        np.testing.assert_array_equal(kernels.hamming_gemm(kernels.signs(words[:40], dim), words.T.copy(), dim),
-                                      want)
+    codes = rng.integers(0, 256, (3000, 1), dtype=np.uint8)
+    queries = rng.integers(0, 256, (3, 1), dtype=np.uint8)
+    bits = np.unpackbits(codes, axis=1)
+    want = -(np.unpackbits(queries, axis=1)[:, None, :] != bits[None, :, :]).sum(axis=2).astype(np.float32)
+    ref_scores, ref_idx = _tie_rule_topk(want, 1000)
+    with threadpool_limits(threads):
+        for q in (queries, queries[:1]):
+            scores, idx = kernels.hamming_topk(q, codes, 1000)
+            order = np.lexsort((-idx, -scores), axis=-1)  # kernel output is a set: put it in the tie rule's order
+            np.testing.assert_array_equal(np.take_along_axis(idx, order, 1), ref_idx[:len(q)])
+            np.testing.assert_array_equal(np.take_along_axis(scores, order, 1), ref_scores[:len(q)])
 
 
 @pytest.mark.parametrize("precision", ["int8", "int8-affine"])

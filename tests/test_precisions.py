@@ -42,11 +42,14 @@ def test_calibration_in_chunks_equals_one_pass(name):
             assert (a is None and b is None) or np.array_equal(a, b)
 
 
-def _scan_scores(p: Precision, query_vectors: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-    """[nq, n] scores of encoded queries against `encode_documents` codes, stored and scored as the exact scan does."""
-    layout = p.layout(dim)
-    stored = p.pack_codes(codes)
-    return p.block_scores(query_vectors, stored.T if layout is not None and layout.columns else stored, dim)
+def _scan_scores(p: Precision, queries: np.ndarray, docs: np.ndarray, params: object) -> np.ndarray:
+    """[nq, n] scores of every document as the exact scan ranks them (its search at k = n, put back in row order)."""
+    from leafbench.search.exact import ExactScan
+
+    scores, idx = ExactScan(docs, p, params=params).search(queries, len(docs))
+    out = np.empty_like(scores)
+    np.put_along_axis(out, idx, scores, axis=1)
+    return out
 
 
 @pytest.mark.parametrize("name", list(PRECISIONS))
@@ -55,7 +58,7 @@ def test_mteb_vectors_rank_as_the_search_scores(name):
     p: Precision = get(name)
     queries, docs = _emb(6, 40, 1), _emb(200, 40, 2)
     params = p.calibrate(docs)
-    search = _scan_scores(p, p.encode_queries(queries, params), p.encode_documents(docs, params), 40)
+    search = _scan_scores(p, queries, docs, params)
     qv, dv = p.mteb_vectors(queries, params).astype(np.float64), p.mteb_vectors(docs, params).astype(np.float64)
     if p.mteb_similarity == "cosine":
         mteb = (qv / np.linalg.norm(qv, axis=1, keepdims=True)) @ (dv / np.linalg.norm(dv, axis=1, keepdims=True)).T

@@ -2,7 +2,7 @@
 
 A quantized index is its codes: a deployment quantizes the corpus once and every query scans the int8 codes or
 the packed bits, never the float32 rows. So the exact scan packs the rows chunk by chunk (`Precision.pack`) into
-one array in the precision's layout (`Precision.layout`; binary is word-major) and hands kernels blocks of it. A
+one array in the precision's layout (`Precision.layout`) and hands kernels blocks of it. A
 store larger than `SPILL_BYTES` lives in an unlinked temporary file in leafbench's cache, memory-mapped: the pages
 are the kernel's file cache, not the process's anonymous memory, so a scan over millions of rows stays bounded.
 """
@@ -38,17 +38,13 @@ class CodeStore:
                  spill_bytes: int = SPILL_BYTES):
         n = len(rows)
         self.layout = layout
-        shape = (layout.width, n) if layout.columns else (n, layout.width)
+        shape = (n, layout.width)
         self.nbytes = int(np.dtype(layout.dtype).itemsize) * layout.width * n
         self.spilled = self.nbytes > spill_bytes
         self.codes = _allocate(shape, layout.dtype, self.spilled)
         for start, arr in iter_chunks(rows, chunk, "docs"):
-            packed = precision.pack(arr, params)
-            if layout.columns:
-                self.codes[:, start:start + len(arr)] = packed.T
-            else:
-                self.codes[start:start + len(arr)] = packed
+            self.codes[start:start + len(arr)] = precision.pack(arr, params)
 
     def block(self, start: int, stop: int) -> np.ndarray:
-        """Codes of rows [start, stop), in the layout the precision's `block_scores` takes."""
-        return self.codes[:, start:stop] if self.layout.columns else self.codes[start:stop]
+        """Codes of rows [start, stop), in the layout the precision's kernels take."""
+        return self.codes[start:stop]

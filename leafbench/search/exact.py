@@ -2,8 +2,8 @@
 
 Building the scan of a quantized precision packs the rows once into its stored codes (int8 codes, packed bits:
 `leafbench.search.codes`), as an index would be built; float32 scans the rows themselves. Each search then walks
-the documents block by block, scores each block against every query chunk with the precision's kernel (popcount,
-integer products: `leafbench.kernels`) and merges each block's top-k into a running top-k per query, so the
+the documents block by block, takes each block's top-k for every query chunk with the precision's kernel (FAISS's
+Hamming k-NN, integer products: `leafbench.kernels`) and merges it into a running top-k per query, so the
 search's own memory is one score block and the top-k buffers; the float32 corpus stays wherever the row source
 keeps it (e.g. memory-mapped) and large code stores are memory-mapped too. The queries x corpus score matrix never
 exists.
@@ -84,6 +84,9 @@ class ExactScan:
                     floor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """A block's candidates for the running top-k: its top-k, or (once the running top-k is full, `floor`
         holding its k-th scores) only the columns that reach the floor (-1 indices pad)."""
+        selected = self.precision.block_topk(qmat, block, k)
+        if selected is not None:
+            return selected
         scores = self.precision.block_scores(qmat, block, self.dim)
         return block_topk(scores, k) if floor is None else at_or_above(scores, floor.astype(scores.dtype), k)
 

@@ -15,6 +15,7 @@ from leafbench.datasets.mteb_tasks import (BBCNewsTitleRetrieval, BBCNewsTopicCl
                                            BBCNewsTopicClustering, LeeDocumentSimilaritySTS, read_lee_corpus)
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder
+from leafbench.evaluate.mteb.calibration import calibrations_for
 from leafbench.evaluate.mteb.encoders import Route, Routing
 from leafbench.evaluate.mteb.grid import MtebGrid
 from leafbench.evaluate.mteb.results import load_results
@@ -132,7 +133,7 @@ def test_int8_is_calibrated_on_documents_when_the_task_has_them(grid_run: dict[s
     task.load_data()
     calls = grid._discover(task)
     routing = Routing(Route("b", "query"), Route("a", "document"), Route("b", "query"))
-    calibration = grid._calibrator(calls, routing)
+    calibration = calibrations_for(grid.service, calls, routing)
     assert calibration.sources == {"default": "document side"}
     docs = [t for c in calls if c.prompt_type == "document" for t in c.texts]
     doc_emb = grid.service.embed("a", "document", list(dict.fromkeys(docs)))

@@ -19,7 +19,7 @@ from leafbench.config import Suite, TaskSpec, spec_hash
 from leafbench.datasets import RetrievalData
 from leafbench.datasets.tasks import load_task
 from leafbench.embed import EmbeddingService
-from leafbench.errors import UserError
+from leafbench.evaluate.dims import check_same_size, resolve_dims
 from leafbench.evaluate.grid import CellFn, CountedGrid, GridCore, Group, PlannedCell, SuiteModels
 from leafbench.identity import namespace_ids, retrieval_identity, task_stamp
 from leafbench.metrics import Scorer, mean_cosine, topk_overlap
@@ -32,26 +32,6 @@ from leafbench.transforms import TruncatedRows, truncate
 
 PER_QUERY_METRICS = ("NDCG@10", "Recall@100", "MRR@10")  # kept per query for paired significance tests
 ALIGNMENT_K = 10
-
-
-def _resolve_dims(suite: Suite, config: str, full_dim: int) -> list[int]:
-    dims: list[int] = []
-    for d in suite.dims_for(config):
-        value = full_dim if d == "full" else int(d)
-        if value > full_dim:
-            where = f"configs.{config}.dims" if suite.configs[config].dims else "dims"
-            raise UserError(f"{where}: {value} is larger than the {full_dim}-d embeddings of config '{config}' "
-                            f"(use dims <= {full_dim}, 'full', or a per-config 'dims:' list)")
-        if value not in dims:
-            dims.append(value)
-    return dims
-
-
-def _check_pair(config: str, query_model: str, query_dim: int, document_model: str, document_dim: int) -> None:
-    if query_dim != document_dim:
-        raise UserError(f"configs.{config}: query model '{query_model}' gives {query_dim}-d embeddings "
-                        f"but document model '{document_model}' gives {document_dim}-d; asymmetric "
-                        f"retrieval needs a student aligned to the teacher's space (see `leafbench distill`)")
 
 
 def check_config_dims(suite: Suite, service: EmbeddingService) -> None:
@@ -69,8 +49,8 @@ def check_config_dims(suite: Suite, service: EmbeddingService) -> None:
     for name, cfg in suite.configs.items():
         q, d = dim(cfg.query_model), dim(cfg.document_model)
         if q is not None and d is not None:
-            _check_pair(name, cfg.query_model, q, cfg.document_model, d)
-            _resolve_dims(suite, name, d)
+            check_same_size(name, cfg.query_model, q, cfg.document_model, d)
+            resolve_dims(suite, name, d)
 
 
 class RetrievalGrid(CountedGrid):
@@ -90,7 +70,7 @@ class RetrievalGrid(CountedGrid):
         groups = []
         for config, cfg in self.suite.configs.items():
             q, d = self.models(cfg.query_model), self.models(cfg.document_model)
-            _check_pair(config, cfg.query_model, q.facts.dim, cfg.document_model, d.facts.dim)
+            check_same_size(config, cfg.query_model, q.facts.dim, cfg.document_model, d.facts.dim)
             sides = {"query": q.namespace("query"), "document": d.namespace("document"),
                      "teacher_query": d.namespace("query") if cfg.mode == "asymmetric" else None}
             cells = [PlannedCell(config, dim, precision, cell_path(self.results_dir, task.task_name, config, dim,
@@ -103,7 +83,7 @@ class RetrievalGrid(CountedGrid):
                                                     search_identity(self.suite.search_for(config, precision),
                                                                     precision, self.service.device)),
                                  namespace_ids(sides))
-                     for dim in _resolve_dims(self.suite, config, d.facts.dim) for precision in self.suite.precisions]
+                     for dim in resolve_dims(self.suite, config, d.facts.dim) for precision in self.suite.precisions]
             groups.append(Group(config, cells))
         return groups
 
@@ -123,7 +103,7 @@ class RetrievalGrid(CountedGrid):
             d_emb = self.service.view(cfg.document_model, "document", dtexts)  # memory-mapped, read chunk by chunk
             teacher_q = (self.service.embed(cfg.document_model, "query", qtexts)
                          if cfg.mode == "asymmetric" else None)
-        _check_pair(config, cfg.query_model, q_emb.shape[1], cfg.document_model, d_emb.shape[1])
+        check_same_size(config, cfg.query_model, q_emb.shape[1], cfg.document_model, d_emb.shape[1])
         encode_s = self.service.encode_seconds - e0
         shared = {"encode_s_shared": round(encode_s, 3),
                   "load_model_and_cache_s_shared": round(lap.seconds - encode_s, 3)}

@@ -20,8 +20,9 @@ import numpy as np
 
 from leafbench.config import Suite, spec_hash
 from leafbench.embed import EmbeddingService
-from leafbench.errors import UserError
+from leafbench.evaluate.dims import check_same_size, resolve_dims
 from leafbench.evaluate.grid import CellFn, CountedGrid, GridCore, Group, PlannedCell, SuiteModels
+from leafbench.evaluate.mteb.calibration import Calibrations, calibrations_for
 from leafbench.evaluate.mteb.encoders import DiscoveryEncoder, LeafbenchEncoder, Route, Routing, TextCall
 from leafbench.evaluate.mteb.naming import leaderboard, mteb_identity, mteb_name
 from leafbench.evaluate.mteb.tasks import load_task_data, resolve_tasks
@@ -89,20 +90,6 @@ class MtebGrid(CountedGrid):
     def precisions(self) -> list[str]:
         return list(self.spec.precisions or self.suite.precisions)
 
-    def dims(self, config: str, full_dim: int) -> list[int]:
-        given = self.spec.dims or self.suite.dims_for(config)
-        out: list[int] = []
-        for d in given:
-            value = full_dim if d == "full" else int(d)
-            if value > full_dim:
-                where = "mteb.dims" if self.spec.dims else (
-                    f"configs.{config}.dims" if self.suite.configs[config].dims else "dims")
-                raise UserError(f"{where}: {value} is larger than config '{config}''s {full_dim}-d embeddings "
-                                f"(use dims <= {full_dim} or 'full')")
-            if value not in out:
-                out.append(value)
-        return out
-
     def routing(self, config: str) -> Routing:
         cfg = self.suite.configs[config]
         side: Role = self.spec.symmetric_side  # type: ignore[assignment]
@@ -118,14 +105,9 @@ class MtebGrid(CountedGrid):
 
     def _full_dim(self, config: str, routing: Routing) -> int:
         """The config's embedding size; both sides of an asymmetric config must share it."""
-        dims = {r: self.models(r.model).facts.dim for r in (routing.query, routing.document)}
-        if len(set(dims.values())) > 1:
-            cfg = self.suite.configs[config]
-            raise UserError(f"configs.{config}: query model '{cfg.query_model}' and document model "
-                            f"'{cfg.document_model}' give different embedding sizes {sorted(set(dims.values()))}; "
-                            f"asymmetric evaluation needs a student aligned to the teacher's space "
-                            f"(see `leafbench distill`)")
-        return dims[routing.document]
+        query_dim, document_dim = (self.models(r.model).facts.dim for r in (routing.query, routing.document))
+        check_same_size(config, routing.query.model, query_dim, routing.document.model, document_dim)
+        return document_dim
 
     def plan(self, task: Any) -> list[Group]:
         """Every cell of the task with its identity, from fingerprints and the task's stamp: no data, no model."""
@@ -135,12 +117,14 @@ class MtebGrid(CountedGrid):
             routing = self.routing(config)
             routes = {kind: self.models(r.model).namespace(r.role) for kind, r in
                       (("query", routing.query), ("document", routing.document), ("symmetric", routing.symmetric))}
+            full_dim = self._full_dim(config, routing)
             cells = [PlannedCell(config, dim, precision, self.cell_path(name, config, dim, precision),
                                  {**mteb_cell_identity(stamp, routes, self.spec.symmetric_side, dim, precision,
                                                        get_precision(precision).mteb_variant),
                                   **({"search": self._search(config, precision)} if searches(task) else {})},
                                  namespace_ids(routes))
-                     for dim in self.dims(config, self._full_dim(config, routing)) for precision in self.precisions]
+                     for dim in resolve_dims(self.suite, config, full_dim, self.spec.dims, "mteb.dims")
+                     for precision in self.precisions]
             groups.append(Group(config, cells, label=f"mteb {name} {config}"))
         return groups
 
@@ -255,7 +239,7 @@ class MtebGrid(CountedGrid):
         encode_s = self.service.encode_seconds - e0
         shared = {"encode_s_shared": round(encode_s, 3),
                   "prepare_s_shared": round(time.perf_counter() - t0 - encode_s, 3)}
-        calibrations = self._calibrator(calls, routing)
+        calibrations = calibrations_for(self.service, calls, routing)
 
         def evaluate(cell: PlannedCell) -> dict[str, Any]:
             rec = self._run_cell(task, config, routing, full_dim, cell.dim, cell.precision, calibrations)
@@ -264,24 +248,8 @@ class MtebGrid(CountedGrid):
 
         return evaluate
 
-    def _calibrator(self, calls: list[TextCall], routing: Routing) -> "_Calibrations":
-        """Calibration per task subset: on its document-side texts if it has any, else on all its texts.
-
-        Splits are pooled (classification encodes its train split under the name 'train': features of train and
-        test must share one quantizer).
-        """
-        texts: dict[str, dict[Route, dict[str, None]]] = {}
-        sources: dict[str, str] = {}
-        for subset in dict.fromkeys(c.hf_subset for c in calls):
-            doc_calls = [c for c in calls if c.hf_subset == subset and c.prompt_type == "document"]
-            sources[subset] = "document side" if doc_calls else "all task texts"
-            for call in doc_calls or [c for c in calls if c.hf_subset == subset]:
-                texts.setdefault(subset, {}).setdefault(routing.route(call.prompt_type), {}).update(
-                    dict.fromkeys(call.texts))
-        return _Calibrations(self.service, texts, sources)
-
     def _run_cell(self, task: Any, config: str, routing: Routing, full_dim: int, dim: int, precision: str,
-                  calibrations: "_Calibrations") -> dict[str, Any]:
+                  calibrations: Calibrations) -> dict[str, Any]:
         from leafbench.evaluate.mteb.results import write_task_result
 
         meta = self.model_meta(config, full_dim, dim, precision)
@@ -348,53 +316,3 @@ class MtebGrid(CountedGrid):
         write_json_atomic(path, {"schema": "leafbench.mteb-leaderboard/1", "suite": self.suite.name,
                                  "rows": leaderboard([r.to_json() for r in records]), "created": now()})
         return path
-
-
-class _Calibrations:
-    """A precision's parameters per (task subset, dim), fitted on first use from the subset's calibration texts
-    (memory-mapped and truncated chunk by chunk: a precision without parameters never reads them)."""
-
-    def __init__(self, service: EmbeddingService, texts: dict[str, dict[Route, dict[str, None]]],
-                 sources: dict[str, str]):
-        self.service, self.texts, self.sources = service, texts, sources
-        self._params: dict[tuple[str, int, str], Any] = {}
-
-    def __call__(self, subset: str, dim: int, precision: str) -> Any:
-        key = (subset, dim, precision)
-        if key not in self._params:
-            if subset not in self.texts:
-                raise UserError(f"mteb asked for subset '{subset}' that the discovery pass did not see")
-            parts = [TruncatedRows(self.service.view(r.model, r.role, list(t)), dim)
-                     for r, t in self.texts[subset].items()]
-            rows: Rows = parts[0] if len(parts) == 1 else _Stacked(parts)
-            self._params[key] = get_precision(precision).calibrate(rows, name=f"{subset} calibration texts")
-        return self._params[key]
-
-    def fitted(self, precision: str) -> bool:
-        """Whether the precision was calibrated on the task (int8: yes; float32, binary: nothing to fit)."""
-        return any(p is not None for (_, _, name), p in self._params.items() if name == precision)
-
-
-class _Stacked:
-    """Row sources one after another, as one lazy row source (a subset's calibration texts may span routes)."""
-
-    def __init__(self, parts: list[Rows]):
-        self.parts = parts
-        self.dtype = np.dtype(np.float32)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (len(self), int(self.parts[0].shape[1]))
-
-    def __len__(self) -> int:
-        return sum(len(p) for p in self.parts)
-
-    def __getitem__(self, key: slice | np.ndarray) -> np.ndarray:
-        index = np.arange(len(self))[key]
-        out, offset = [], 0
-        for part in self.parts:
-            mine = index[(index >= offset) & (index < offset + len(part))] - offset
-            if len(mine):
-                out.append(part[mine])
-            offset += len(part)
-        return np.vstack(out) if out else np.zeros((0, self.shape[1]), np.float32)

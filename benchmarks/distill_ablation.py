@@ -1,4 +1,4 @@
-"""Benchmark: the distillation ablation of the README, time-matched on this CPU.
+"""Benchmark: the distillation ablation of docs/distillation.md, time-matched on this CPU.
 
 Each variant is the plain LEAF recipe (MiniLM-L6 + projection, the pre-ablation text mix of passages, headlines,
 headings and subjects, squared L2 loss, lr 1e-4) with one option switched on, or a combination (`quickstart`: the
@@ -13,7 +13,7 @@ the yardsticks' `dev` splits (suites/quickstart-dev.yaml), so the setting chosen
 Teacher embeddings go through the shared embedding store, so the first variant pays for them and the rest reuse.
 
     python benchmarks/distill_ablation.py [--seconds 60] [--only NAME ...] [--output results/ablation]
-    python benchmarks/distill_ablation.py --table       # the README table from the finished rows
+    python benchmarks/distill_ablation.py --table       # the docs/distillation.md table from the finished rows
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def summary(rec) -> dict[str, Any]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """The README's ablation table from the rows of ablation.jsonl (the last row of each variant)."""
+    """The ablation table (docs/distillation.md) from the rows of ablation.jsonl (the last row of each variant)."""
     latest = {r["variant"]: r for r in rows}
     head = ("| variant | train s | samples | samples/s | in-domain % of teacher (proj -> leaf) | in-domain q-cos | "
             "in-domain top-10 | off-domain % of teacher (proj -> leaf) | off-domain q-cos | off-domain top-10 |")

@@ -15,7 +15,7 @@ Teacher embeddings go through the shared embedding store: the first variant pays
     python benchmarks/quickstart_tuning.py [--only NAME ...] [--output results/tuning]
     python benchmarks/quickstart_tuning.py --mrl-suite       # -> results/tuning/mrl-dev.yaml
     leafbench run results/tuning/mrl-dev.yaml && leafbench report results/tuning/tuning-mrl-dev
-    python benchmarks/quickstart_tuning.py --table       # the README table from the finished rows
+    python benchmarks/quickstart_tuning.py --table       # the docs/distillation.md table from the finished rows
 """
 
 from __future__ import annotations
@@ -104,7 +104,8 @@ def int8_256_relative() -> dict[str, float]:
 
 
 def markdown(rows: list[dict[str, Any]], mrl: dict[str, float]) -> str:
-    """The README's tuning table: per-task shares of the teacher, the 256-d int8 figure, the chosen row in bold."""
+    """The tuning table (docs/distillation.md): per-task shares of the teacher, the 256-d int8 figure, the chosen row
+    in bold."""
     latest = {r["variant"]: r for r in rows}
     teacher = mrl.get("teacher")
 

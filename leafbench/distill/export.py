@@ -1,4 +1,4 @@
-"""Exports: the student as a sentence-transformers folder, the asymmetric Router model, and the model card.
+"""Exports: the student as a sentence-transformers folder, the asymmetric Router model, and their model cards.
 
 Both folders load with plain `SentenceTransformer(path)`. The student carries the teacher's prompts (it was trained
 on the teacher's prompted inputs); the Router model sends `encode_query` to the student and `encode_document` to
@@ -186,3 +186,13 @@ def model_card(rec: "DistillRecord", variant: str, name: str) -> str:
         lines += [f"| {r.task} | {r.config} | {r.mode} | {r.query_model} | {r.document_model} | {r.ndcg10:.4f} |"
                   for r in rec.evaluation]
     return "\n".join(lines) + "\n"
+
+
+def write_cards(rec: DistillRecord) -> None:
+    """The model card of every exported folder (written atomically: a reader never sees half a card)."""
+    for variant, path in rec.outputs.items():
+        if path and Path(path).is_dir():
+            card = Path(path) / "README.md"
+            tmp = card.with_name(f".README.md.{uuid.uuid4().hex}")
+            tmp.write_text(model_card(rec, variant, Path(path).name), encoding="utf-8")
+            tmp.replace(card)

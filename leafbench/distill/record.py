@@ -7,9 +7,17 @@ Torch-free: the report imports it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from leafbench.config import Suite
+    from leafbench.distill.data import TextSet
+    from leafbench.distill.static import StaticVectorsResult
+    from leafbench.distill.trainer import LeafTrainer, TrainState
+    from leafbench.distill_spec import DistillSpec
+    from leafbench.embed import EmbeddingService
 
 SCHEMA = "leafbench.distill/2"
 
@@ -170,3 +178,60 @@ def read_record(path: Path) -> DistillRecord | None:
     from leafbench.results import read_json
 
     return parse_record(read_json(path))
+
+
+def build_record(suite: Suite, spec: DistillSpec, texts: TextSet, teacher_dim: int, teacher_normalized: bool,
+                 state: TrainState, outputs: dict[str, Any], prompts: dict[str, str], service: EmbeddingService,
+                 native_cap: int | None, trainer: LeafTrainer, layers: list[int] | None, inputs: dict[str, Any],
+                 static: StaticVectorsResult | None, resumed: str | None, timings: dict[str, float]) -> DistillRecord:
+    """The record of a finished training run, from the stage's pieces (its texts, training state, exports)."""
+    from leafbench.results import environment, now
+
+    cfg = spec.training
+    teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
+    return DistillRecord.model_validate({
+        "schema": SCHEMA, "suite": suite.name, "run_dir": str(suite.distill_run_dir), "created": now(),
+        "teacher": {"name": spec.teacher, "id": teacher_id, "dim": teacher_dim,
+                    "prompts": {k: v for k, v in prompts.items() if v}, "black_box": spec.teacher is None,
+                    "normalized": teacher_normalized},
+        "student_init": {"name": spec.student, "id": suite.models[spec.student].id,
+                         "dim": static.dim if static else int(service.encoder(spec.student).dim),
+                         "native_max_seq_length": native_cap,
+                         "architecture": "static" if static else cfg.architecture, "layers": layers,
+                         "family": spec.student_family,
+                         "static": {"vocabulary": static.vocabulary, "pca_dims": spec.static.pca_dims,
+                                    "sif_coefficient": spec.static.sif_coefficient,
+                                    "computed_tokens": static.computed_tokens,
+                                    "seconds": round(static.seconds, 2)} if static else None},
+        "data": texts.stats,
+        "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
+                     "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": trainer.bf16,
+                     "max_seq_length": trainer.caps["document"], "query_max_seq_length": trainer.caps["query"],
+                     "loss": cfg.loss, "rank_weight": cfg.rank_weight, "rank_mined": cfg.rank_mined,
+                     "matryoshka_dims": cfg.matryoshka_dims, "frozen_embedding_weights": trainer.frozen,
+                     "samples": state.samples, "train_seconds": round(state.train_seconds, 2),
+                     "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 2),
+                     "final_train_loss": state.last_loss, "device": trainer.device, "resumed_from": resumed},
+        "projection_only": state.history[0], "final": state.history[-1], "history": state.history,
+        "outputs": outputs, "timings": {k: round(v, 2) for k, v in timings.items()},
+        "spec": spec.model_dump(mode="json"), "environment": environment(), "inputs": inputs,
+    })
+
+
+def _field(record: Any, key: str) -> Any:
+    """A grid record's field, whether the grid hands back dicts or typed records."""
+    return record.get(key) if isinstance(record, dict) else getattr(record, key, None)
+
+
+def evaluation_rows(records: list[Any]) -> list[EvaluationRow]:
+    """The full-dim float32 cells of a grid run (dicts or typed records), as the record's evaluation table."""
+    rows = []
+    for r in records:
+        if _field(r, "precision") != "float32" or _field(r, "dim") != _field(r, "full_dim"):
+            continue
+        side = {k: _field(r, k) for k in ("query_model", "document_model")}
+        name = {k: v.get("name") if isinstance(v, dict) else getattr(v, "name", None) for k, v in side.items()}
+        rows.append(EvaluationRow(task=_field(r, "task"), config=_field(r, "config"), mode=_field(r, "mode"),
+                                  query_model=name["query_model"], document_model=name["document_model"],
+                                  ndcg10=float(_field(r, "scores")["NDCG@10"])))
+    return rows

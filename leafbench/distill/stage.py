@@ -16,27 +16,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from leafbench.config import Suite, spec_hash
 from leafbench.distill.curve import make_curve
-from leafbench.distill.data import TextSet, TrainText, build_texts, text_key
-from leafbench.distill.export import model_card, save_router, save_student
+from leafbench.distill.data import build_texts, text_key
+from leafbench.distill.export import save_router, save_student, write_cards
 from leafbench.distill.inputs import changed_inputs, reexport, revalidate, run_inputs
-from leafbench.distill.model import (build_student, fit_ridge, is_static, keep_layers, projection, teacher_normalizes,
-                                     token_cap)
-from leafbench.distill.static import StaticVectorsResult, static_embedding
-from leafbench.distill.record import SCHEMA, DistillRecord, EvaluationRow, read_record
-from leafbench.distill.targets import given_embeddings, student_features, teacher_targets
+from leafbench.distill.model import build_student, keep_layers, teacher_normalizes, token_cap
+from leafbench.distill.static import static_embedding
+from leafbench.distill.record import DistillRecord, build_record, evaluation_rows, read_record
+from leafbench.distill.targets import fit_projection, given_embeddings, teacher_targets
 from leafbench.distill.trainer import LeafTrainer, StepHook
 from leafbench.distill_spec import DistillSpec
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import load_sentence_transformer
 from leafbench.errors import UserError
 from leafbench.progress import stderr
-from leafbench.results import environment, now, write_json_atomic
-from leafbench.timing import timed
+from leafbench.results import write_json_atomic
 
 RECORD = "distill.json"
 
@@ -105,34 +100,6 @@ def _resume_point(trainer: LeafTrainer, restart: bool, digest: str) -> Path | No
         return checkpoint
     trainer.discard_checkpoints()
     return None
-
-
-def _body_features(model, texts: list[TrainText], prompts: dict[str, str], batch_size: int) -> np.ndarray:
-    """What the projection sees in the `leaf` architecture: the un-normalised pooled embeddings of the live model."""
-    from sentence_transformers import SentenceTransformer
-
-    from leafbench.distill.model import embed
-
-    body = SentenceTransformer(modules=list(model.children())[:-2], device=str(model.device))
-    if not is_static(model):
-        body.max_seq_length = model.max_seq_length
-    return embed(body, [t.text for t in texts], [t.role for t in texts], prompts, batch_size, False)
-
-
-@timed("ridge features")
-def _fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
-                    prompts: dict[str, str], cap: int) -> None:
-    """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""
-    cfg = suite.distill.training  # type: ignore[union-attr]
-    rng = np.random.default_rng(cfg.seed)
-    sample = sorted(rng.choice(len(train), min(cfg.ridge_texts, len(train)), replace=False))
-    if cfg.architecture == "leaf" or is_static(model):
-        feats = _body_features(model, [train[i] for i in sample], prompts, cfg.batch_size)
-    else:
-        feats = student_features(service, suite, [train[i] for i in sample], prompts, cap)
-    w = fit_ridge(feats, targets[sample], cfg.ridge_alpha)
-    projection(model).weight.data.copy_(torch.from_numpy(w))
-    stderr.log(f"distill: ridge projection fitted on {len(sample)} texts (weight norm {np.linalg.norm(w):.1f})")
 
 
 def _init(suite: Suite, service: EmbeddingService):
@@ -225,7 +192,7 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     ridge_s = 0.0
     if checkpoint is None:
         t0 = time.perf_counter()
-        _fit_projection(model, service, suite, texts.train, targets[:n_train], prompts, cap)
+        fit_projection(model, service, suite, texts.train, targets[:n_train], prompts, cap)
         ridge_s = time.perf_counter() - t0
         if outputs["projection"]:
             save_student(model, Path(outputs["projection"]), prompts, native_cap)
@@ -238,10 +205,10 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     timings = {"texts_s": t_texts - t_start, "teacher_embeddings_s": t_teacher - t_texts,
                **({"token_vectors_s": static.seconds} if static else {}), "ridge_s": ridge_s,
                "total_s": time.perf_counter() - t_start}
-    rec = _record(suite, spec, texts, targets, state, outputs, prompts, service, native_cap, trainer, layers,
-                  inputs, static, resumed=checkpoint.name if checkpoint else None, timings=timings)
-    write_cards(rec)
-    write_json_atomic(run / RECORD, rec.dump())
+    rec = build_record(suite, spec, texts, int(targets.shape[1]), teacher_normalizes(targets), state, outputs, prompts,
+                       service, native_cap, trainer, layers, inputs, static,
+                       resumed=checkpoint.name if checkpoint else None, timings=timings)
+    _save(suite, rec)
     trainer.discard_checkpoints()
     return rec
 
@@ -250,6 +217,12 @@ def _output_paths(spec: DistillSpec, run: Path) -> dict[str, str | None]:
     names = {"projection": spec.outputs.projection, "finetuned": spec.outputs.finetuned,
              "asymmetric": f"{spec.outputs.finetuned}-asym" if spec.teacher else None}
     return {k: str(run / v) if v else None for k, v in names.items()}
+
+
+def _save(suite: Suite, rec: DistillRecord) -> None:
+    """The model cards first, then the record: a record on disk always has the cards it describes."""
+    write_cards(rec)
+    write_json_atomic(suite.distill_run_dir / RECORD, rec.dump())
 
 
 def _reuse(rec: DistillRecord, suite: Suite, service: EmbeddingService,
@@ -267,60 +240,8 @@ def _reuse(rec: DistillRecord, suite: Suite, service: EmbeddingService,
     if (before["curve_tasks"], before["off_domain_tasks"]) != (now["curve_tasks"], now["off_domain_tasks"]):
         rec = revalidate(rec, suite, service)
     rec = rec.model_copy(update={"spec": {**rec.spec, **now}})
-    write_cards(rec)
-    write_json_atomic(suite.distill_run_dir / RECORD, rec.dump())
+    _save(suite, rec)
     return rec
-
-
-def _record(suite: Suite, spec: DistillSpec, texts: TextSet, targets: np.ndarray, state, outputs: dict[str, Any],
-            prompts: dict[str, str], service: EmbeddingService, native_cap: int | None, trainer: LeafTrainer,
-            layers: list[int] | None, inputs: dict[str, Any], static: StaticVectorsResult | None,
-            resumed: str | None,
-            timings: dict[str, float]) -> DistillRecord:
-    cfg = spec.training
-    teacher_id = suite.models[spec.teacher].id if spec.teacher else "black box (precomputed embeddings)"
-    return DistillRecord.model_validate({
-        "schema": SCHEMA, "suite": suite.name, "run_dir": str(suite.distill_run_dir), "created": now(),
-        "teacher": {"name": spec.teacher, "id": teacher_id, "dim": int(targets.shape[1]),
-                    "prompts": {k: v for k, v in prompts.items() if v}, "black_box": spec.teacher is None,
-                    "normalized": teacher_normalizes(targets)},
-        "student_init": {"name": spec.student, "id": suite.models[spec.student].id,
-                         "dim": static.dim if static else int(service.encoder(spec.student).dim),
-                         "native_max_seq_length": native_cap,
-                         "architecture": "static" if static else cfg.architecture, "layers": layers,
-                         "family": spec.student_family,
-                         "static": {"vocabulary": static.vocabulary, "pca_dims": spec.static.pca_dims,
-                                    "sif_coefficient": spec.static.sif_coefficient,
-                                    "computed_tokens": static.computed_tokens,
-                                    "seconds": round(static.seconds, 2)} if static else None},
-        "data": texts.stats,
-        "training": {"steps": state.step, "epochs": cfg.epochs, "batch_size": cfg.batch_size,
-                     "grad_accum": cfg.grad_accum, "lr": cfg.lr, "bf16": trainer.bf16,
-                     "max_seq_length": trainer.caps["document"], "query_max_seq_length": trainer.caps["query"],
-                     "loss": cfg.loss, "rank_weight": cfg.rank_weight, "rank_mined": cfg.rank_mined,
-                     "matryoshka_dims": cfg.matryoshka_dims, "frozen_embedding_weights": trainer.frozen,
-                     "samples": state.samples, "train_seconds": round(state.train_seconds, 2),
-                     "samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 2),
-                     "final_train_loss": state.last_loss, "device": trainer.device, "resumed_from": resumed},
-        "projection_only": state.history[0], "final": state.history[-1], "history": state.history,
-        "outputs": outputs, "timings": {k: round(v, 2) for k, v in timings.items()},
-        "spec": spec.model_dump(mode="json"), "environment": environment(), "inputs": inputs,
-    })
-
-
-def write_cards(rec: DistillRecord) -> None:
-    """The model card of every exported folder (written atomically: a reader never sees half a card)."""
-    for variant, path in rec.outputs.items():
-        if path and Path(path).is_dir():
-            card = Path(path) / "README.md"
-            tmp = card.with_name(f".README.md.{uuid.uuid4().hex}")
-            tmp.write_text(model_card(rec, variant, Path(path).name), encoding="utf-8")
-            tmp.replace(card)
-
-
-def _field(record: Any, key: str) -> Any:
-    """A grid record's field, whether the grid hands back dicts or typed records."""
-    return record.get(key) if isinstance(record, dict) else getattr(record, key, None)
 
 
 def finalize_distill(suite: Suite, records: list[Any]) -> None:
@@ -332,15 +253,4 @@ def finalize_distill(suite: Suite, records: list[Any]) -> None:
     rec = _finished(suite)
     if rec is None:
         return
-    rows = []
-    for r in records:
-        if _field(r, "precision") != "float32" or _field(r, "dim") != _field(r, "full_dim"):
-            continue
-        side = {k: _field(r, k) for k in ("query_model", "document_model")}
-        name = {k: v.get("name") if isinstance(v, dict) else getattr(v, "name", None) for k, v in side.items()}
-        rows.append(EvaluationRow(task=_field(r, "task"), config=_field(r, "config"), mode=_field(r, "mode"),
-                                  query_model=name["query_model"], document_model=name["document_model"],
-                                  ndcg10=float(_field(r, "scores")["NDCG@10"])))
-    rec = rec.model_copy(update={"evaluation": rows})
-    write_cards(rec)
-    write_json_atomic(suite.distill_run_dir / RECORD, rec.dump())
+    _save(suite, rec.model_copy(update={"evaluation": evaluation_rows(records)}))

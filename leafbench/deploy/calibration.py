@@ -194,7 +194,9 @@ def calibrate(folder: Path, pairs: list[tuple[str, int]], backend: str = "exact"
         existing = None
     info = machine()
     cal = existing or Calibration(backend=backend, machine=info, machine_key=machine_key(info), created=now())
-    todo = sorted({(TIMED_AS.get(p, p), d) for p, d in pairs if not cal.has(p, d) and p in TIMED_AS})
+    # dim by dim: each dim's synthetic vectors are written once (`_synthetic` keeps one dim's)
+    todo = sorted({(TIMED_AS.get(p, p), d) for p, d in pairs if not cal.has(p, d) and p in TIMED_AS},
+                  key=lambda pd: (pd[1], pd[0]))
     if not todo:
         return cal
     rng = np.random.default_rng(0)

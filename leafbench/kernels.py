@@ -5,8 +5,9 @@ as large as the float32 index. These kernels work on the stored codes a block at
 
 - `hamming_topk`: a block's top-k by Hamming distance, from FAISS's k-NN over packed bits (`faiss.knn_hamming`:
   popcount over the code bytes with a running heap per query, so no queries x documents matrix is written). FAISS's
-  heap keeps the first of equal distances it meets, so the block is handed over in reversed row order: the first
-  met is then the highest row, which is the tie rule (`leafbench.search.topk`). Measured on the Zen 4 EPYC at
+  heap keeps the first of equal distances it meets, so the block comes last row first (the binary layout stores the
+  codes so: no copy per search): the first met is then the highest row, which is the tie rule
+  (`leafbench.search.topk`). Measured on the Zen 4 EPYC at
   1M x 768 bits, one thread: 8 ms for one query and 4.0 s for 1,000 (numpy popcount on uint64 words: 12.6 ms and,
   with a +-1 int8 GEMM for batches, 9.6 s; docs/deploy.md).
 - `int8_dot`: int8 codes times query vectors: the block is converted to float in cache-sized pieces (never the
@@ -35,17 +36,16 @@ def _torch() -> Any:
     return torch
 
 
-def hamming_topk(queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The exact top-min(k, m) of packed query bits [nq, b] against a block of packed document bits [m, b] under the
-    tie rule (fewer differing bits, then the higher row first), as (-Hamming float32, row index int64)."""
+def hamming_topk(queries: np.ndarray, last_first: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact top-min(k, m) of packed query bits [nq, b] against a block of m documents' packed bits given last
+    row first ([m, b]: row 0 is the block's last document) under the tie rule (fewer differing bits, then the
+    higher document first), as (-Hamming float32, index into the block in document order, int64)."""
     import faiss
 
-    m = len(codes)
-    kk = min(k, m)
+    m = len(last_first)
     if m == 0 or len(queries) == 0:
         return np.empty((len(queries), 0), np.float32), np.empty((len(queries), 0), np.int64)
-    reversed_rows = np.ascontiguousarray(codes[::-1])  # FAISS keeps the first of a tie: make it the highest row
-    distances, found = faiss.knn_hamming(np.ascontiguousarray(queries), reversed_rows, kk)
+    distances, found = faiss.knn_hamming(np.ascontiguousarray(queries), np.ascontiguousarray(last_first), min(k, m))
     return np.negative(distances, dtype=np.float32), (m - 1 - found).astype(np.int64)
 
 

@@ -30,10 +30,13 @@ from leafbench.transforms import (CHUNK_ROWS, Int8Calibration, Rows, binarize, c
 
 @dataclass(frozen=True)
 class CodeLayout:
-    """The exact scan's stored codes: `width` values of `dtype` per document, one row per document."""
+    """The exact scan's stored codes: `width` values of `dtype` per document, one row per document; `last_first`:
+    stored from the last document to the first, so a block is handed to its kernel last row first without a copy
+    (binary's: FAISS keeps the first of a tie it meets, which is then the highest row, the tie rule)."""
 
     dtype: type[np.generic]
     width: int
+    last_first: bool = False
 
 
 class Precision:
@@ -78,8 +81,9 @@ class Precision:
         raise NotImplementedError
 
     def block_topk(self, queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        """A block's exact top-k (scores as float32, row indices; the tie rule of `leafbench.search.topk`) from a
-        kernel that selects while it scores, or None: the scan then scores the block (`block_scores`) and selects."""
+        """A block's exact top-k (scores as float32, row indices into the block in document order; the tie rule of
+        `leafbench.search.topk`) from a kernel that selects while it scores, or None: the scan then scores the
+        block (`block_scores`) and selects. `codes` comes as the layout stores it (last row first if `last_first`)."""
         return None
 
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:
@@ -193,10 +197,11 @@ class UnsignedBinary(Precision):
         return binarize(queries)
 
     def layout(self, dim: int) -> CodeLayout:
-        return CodeLayout(np.uint8, -(-dim // 8))
+        return CodeLayout(np.uint8, -(-dim // 8), last_first=True)
 
     def block_topk(self, queries: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """-Hamming as float32 (exact small integers) of the block's k nearest, by FAISS's Hamming k-NN."""
+        """-Hamming as float32 (exact small integers) of the block's k nearest, by FAISS's Hamming k-NN (`codes`:
+        the block last row first, as the layout stores it)."""
         return kernels.hamming_topk(queries, codes, k)
 
     def mteb_vectors(self, x: np.ndarray, params: Any) -> np.ndarray:

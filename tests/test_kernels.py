@@ -74,7 +74,7 @@ def test_hamming_topk_keeps_the_highest_rows_of_a_tie(threads):
     ref_scores, ref_idx = _tie_rule_topk(want, 1000)
     with threadpool_limits(threads):
         for q in (queries, queries[:1]):
-            scores, idx = kernels.hamming_topk(q, codes, 1000)
+            scores, idx = kernels.hamming_topk(q, np.ascontiguousarray(codes[::-1]), 1000)
             order = np.lexsort((-idx, -scores), axis=-1)  # kernel output is a set: put it in the tie rule's order
             np.testing.assert_array_equal(np.take_along_axis(idx, order, 1), ref_idx[:len(q)])
             np.testing.assert_array_equal(np.take_along_axis(scores, order, 1), ref_scores[:len(q)])

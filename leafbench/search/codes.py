@@ -39,12 +39,18 @@ class CodeStore:
         n = len(rows)
         self.layout = layout
         shape = (n, layout.width)
+        self.n = n
         self.nbytes = int(np.dtype(layout.dtype).itemsize) * layout.width * n
         self.spilled = self.nbytes > spill_bytes
         self.codes = _allocate(shape, layout.dtype, self.spilled)
         for start, arr in iter_chunks(rows, chunk, "docs"):
-            self.codes[start:start + len(arr)] = precision.pack(arr, params)
+            packed = precision.pack(arr, params)
+            if layout.last_first:
+                self.codes[n - start - len(arr):n - start] = packed[::-1]
+            else:
+                self.codes[start:start + len(arr)] = packed
 
     def block(self, start: int, stop: int) -> np.ndarray:
-        """Codes of rows [start, stop), in the layout the precision's kernels take."""
-        return self.codes[start:stop]
+        """Codes of rows [start, stop), in the layout the precision's kernels take (last row first if the layout
+        stores them so: a view either way)."""
+        return self.codes[self.n - stop:self.n - start] if self.layout.last_first else self.codes[start:stop]

@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+# Bumped when a kernel's cost changes (a search-cost calibration timed with other kernels is timed again)
+VERSION = 2
 PIECE_ROWS = 1024  # int8 rows converted to float at a time: 1024 x 768 x 4 B = 3 MiB stays in cache while multiplied
 # (4096 rows, 12 MiB, made a single query 3-4x slower on the Zen 4 EPYC: docs/deploy.md)
 _EXACT_FLOAT32_INT = 2 ** 24  # float32 holds every integer up to this

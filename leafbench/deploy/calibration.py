@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
 from leafbench.cpu import cpu_model
+from leafbench.kernels import VERSION as KERNELS_VERSION
 from leafbench.results import now, read_json, write_json_atomic
 
 SCHEMA = "leafbench.search-calibration/1"
@@ -50,7 +51,7 @@ RESCORE_DEPTHS = (100, 300, 1000)
 TIMED_AS = {"float32": "float32", "int8": "int8", "int8-affine": "int8", "binary": "binary", RESCORE: RESCORE}
 METHOD = (f"median of {REPEATS} single-query searches (k={K}) per size after one untimed search, the sizes "
           f"interleaved query by query, against an already built exact-scan index of N random unit vectors, "
-          f"memory-mapped ({THREADS} thread)")
+          f"memory-mapped ({THREADS} thread; scan kernels v{KERNELS_VERSION})")
 
 
 class Timing(BaseModel):

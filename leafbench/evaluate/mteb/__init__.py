@@ -15,7 +15,7 @@ How a task's grid is run (`grid.MtebGrid`, on the shared grid core `leafbench.ev
 4. Cells: for every dim and precision, `mteb.evaluate` runs with `encoders.LeafbenchEncoder`, which reads the stored
    embeddings and transforms them (MRL truncation + renormalisation; int8/binary quantization). int8 is calibrated
    per task subset on the document side when the task has one (retrieval, reranking), else on all the subset's texts;
-   never per encode call (a query batch calibrated on itself collapses). The record says which.
+   never per encode call (a query batch calibrated on itself collapses; `calibration`). The record says which.
 
 Results go to `<results>/<suite>/mteb/results/` in MTEB's own layout (`results`), one `MtebCell` record per cell
 under `mteb/cells/`, and the leaderboard aggregates (`naming`) of every config/dim/precision to

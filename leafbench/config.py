@@ -15,14 +15,14 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from leafbench.datasets.splits import SPLITS
 from leafbench.distill_spec import DistillSpec
 from leafbench.errors import UserError
-from leafbench.executors.spec import ExecutorSpec
+from leafbench.executor_spec import ExecutorSpec
 from leafbench.search.spec import SearchSpec
 from leafbench.strict import Strict
 
 Precision = Literal["float32", "int8", "int8-affine", "binary"]
+SPLITS = ("dev", "test")  # a packaged task's query splits (leafbench.datasets.splits: tune on dev, report on test)
 Dim = Union[int, Literal["full"]]
 Search = Union[SearchSpec, dict[Precision, SearchSpec]]  # one backend, or one per precision (others: exact)
 

@@ -17,7 +17,7 @@ from leafbench.config import ModelSpec
 from leafbench.encoders import Encoder
 from leafbench.roles import Role
 from leafbench.errors import UserError
-from leafbench.executors.spec import ExecutorSpec
+from leafbench.executor_spec import ExecutorSpec
 from leafbench.progress import progress_bar
 from leafbench.results import note_namespace
 from leafbench.store import EmbeddingStore, RowView, text_keys

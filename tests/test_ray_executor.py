@@ -18,7 +18,7 @@ from leafbench.config import ModelSpec, load_suite
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.executors.ray_data import ShardWriter, encode_on_ray
-from leafbench.executors.spec import ExecutorSpec
+from leafbench.executor_spec import ExecutorSpec
 from leafbench.runner import run_suite
 from leafbench.store import EmbeddingStore
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import random
 
+from leafbench.config import SPLITS
 from leafbench.datasets import RetrievalData
 from leafbench.errors import UserError
 
-SPLITS = ("dev", "test")
 DEV_SHARE = 0.5  # half the queries tune, half report: the smaller packaged tasks still keep ~250 test queries
 _SPLIT_KEY = "leafbench-query-split-v1"  # the split's fixed seed; changing it reshuffles every task's split
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from leafbench.config import ModelSpec
 from leafbench.errors import UserError
-from leafbench.executors.spec import ExecutorSpec
+from leafbench.executor_spec import ExecutorSpec
 
 
 _USER_ERROR = re.compile(r"leafbench\.errors\.UserError: (.*)")

@@ -1,4 +1,5 @@
-"""The suite's `executor:` section (torch-free, so config.py can import it)."""
+"""The suite's `executor:` section, apart from the executors (which import the encoder, and so torch) so that
+config.py can import it."""
 
 from __future__ import annotations
 

@@ -28,16 +28,16 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 DEV_PREFIX, TEST_PREFIX = "-dev-", "-test-"  # task names of the yardsticks' splits (leafbench.datasets.splits)
 VARIANTS: dict[str, dict[str, Any]] = {
-    "suite (tokens lr 1e-3, projection 1e-4, ranking term)": {},
+    "suite (whole vocabulary, token vectors frozen, projection lr 1e-3, ranking term)": {},
     "without the ranking term": {"training": {"rank_weight": 0.0}},
-    "token vectors frozen (projection trains)": {"training": {"freeze_embeddings": True}},
-    "projection lr 1e-3": {"training": {"projection_lr": 1e-3}},
-    "tokens lr 3e-3 (the issue's naive fine-tune)": {"training": {"lr": 3e-3, "projection_lr": 3e-3}},
-    "tokens lr 3e-4": {"training": {"lr": 3e-4}},
-    "tokens lr 3e-3": {"training": {"lr": 3e-3}},
-    "vocabulary 4000": {"static": {"vocabulary": 4000}},
+    "token vectors train, lr 1e-3": {"training": {"freeze_embeddings": False}},
+    "token vectors train, lr 3e-4": {"training": {"freeze_embeddings": False, "lr": 3e-4}},
+    "token vectors train, lr 3e-3": {"training": {"freeze_embeddings": False, "lr": 3e-3}},
+    "projection lr 1e-4": {"training": {"projection_lr": 1e-4}},
+    "vocabulary 8000, tokens train, projection lr 1e-4 (the earlier suite)": {
+        "static": {"vocabulary": 8000}, "training": {"freeze_embeddings": False, "projection_lr": 1e-4}},
+    "vocabulary 8000": {"static": {"vocabulary": 8000}},
     "vocabulary 16000": {"static": {"vocabulary": 16000}},
-    "whole vocabulary": {"static": {"vocabulary": None}},
     "no PCA (768-d vectors)": {"static": {"pca_dims": None}},
 }
 

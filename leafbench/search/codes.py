@@ -39,7 +39,6 @@ class CodeStore:
         n = len(rows)
         self.layout = layout
         shape = (n, layout.width)
-        self.n = n
         self.nbytes = int(np.dtype(layout.dtype).itemsize) * layout.width * n
         self.spilled = self.nbytes > spill_bytes
         self.codes = _allocate(shape, layout.dtype, self.spilled)
@@ -53,4 +52,5 @@ class CodeStore:
     def block(self, start: int, stop: int) -> np.ndarray:
         """Codes of rows [start, stop), in the layout the precision's kernels take (last row first if the layout
         stores them so: a view either way)."""
-        return self.codes[self.n - stop:self.n - start] if self.layout.last_first else self.codes[start:stop]
+        n = len(self.codes)
+        return self.codes[n - stop:n - start] if self.layout.last_first else self.codes[start:stop]

@@ -5,7 +5,9 @@ Encoding is where all the time goes, so this module does nothing clever beyond w
 check, and a content fingerprint (leafbench.fingerprint) so the embedding store can key results by the weights and
 settings rather than a path. Each role goes through sentence-transformers' own role entry point (`encode_query` /
 `encode_document`), so a Router model sends queries and documents down their own routes, and the prompt is always
-passed as a string: "" is no prompt, never the model's `default_prompt_name`.
+passed as a string: "" is no prompt, never the model's `default_prompt_name`. A static model skips `encode`'s
+per-call bookkeeping for its own preprocess + forward (leafbench.static_forward): the same embeddings, without the
+overhead that would otherwise be most of its batch-1 latency.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from leafbench.hardware import native_bf16, resolve_device, resolve_dtype
 from leafbench.identity import ModelFacts, ResolvedModel, cached_facts, folder_signature, model_folder, remember_facts
 from leafbench.progress import stderr
 from leafbench.roles import Role
+from leafbench.static_forward import StaticForward
 
 ProgressFn = Callable[[int], None]
 
@@ -69,6 +72,7 @@ class Encoder:
         if folder is not None and signature is not None and cached is None:
             remember_facts(folder, signature, self.facts)  # the next run's identity checks need not load it
         self.fingerprint, self.dim = self.facts.fingerprint, self.facts.dim
+        self._static = StaticForward.of(self.model)
 
     def _routes(self) -> dict[str, str]:
         try:
@@ -103,6 +107,14 @@ class Encoder:
         else:
             yield
 
+    def _batch(self, texts: list[str], role: Role, prompt: str) -> torch.Tensor:
+        """One chunk's embeddings: the static lean path, else the role's sentence-transformers entry point."""
+        if self._static is not None:
+            return self._static(texts, prompt)
+        encode = self.model.encode_query if role == "query" else self.model.encode_document
+        return encode(texts, prompt=prompt, batch_size=self.spec.batch_size, convert_to_numpy=False,
+                      convert_to_tensor=True, show_progress_bar=False)
+
     def encode(self, texts: list[str], role: Role, progress: ProgressFn | None = None) -> np.ndarray:
         """Raw model outputs as float32 [n, dim]; normalisation is left to the transforms (truncate renormalises)."""
         if not texts:
@@ -111,13 +123,10 @@ class Encoder:
         chunk = self.spec.batch_size * 8
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         prompt = self.prompt(role)  # "" stays "": None would let sentence-transformers apply default_prompt_name
-        encode = self.model.encode_query if role == "query" else self.model.encode_document
         with torch.inference_mode(), self._autocast():
             for start in range(0, len(texts), chunk):
                 idx = order[start:start + chunk]
-                emb = encode([texts[i] for i in idx], prompt=prompt, batch_size=self.spec.batch_size,
-                             convert_to_numpy=False, convert_to_tensor=True, show_progress_bar=False)
-                out[idx] = emb.float().cpu().numpy()
+                out[idx] = self._batch([texts[i] for i in idx], role, prompt).float().cpu().numpy()
                 if progress is not None:
                     progress(len(idx))
         bad = ~np.isfinite(out).all(axis=1)

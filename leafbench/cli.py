@@ -48,10 +48,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite = suite.model_copy(update={"executor": suite.executor.on_ray(args.ray)})
 
     def report(outcome: RunOutcome) -> None:  # the last stage, timed and recorded in run.json with the others
-        if outcome.distill is not None:
+        if outcome.distills:
             from leafbench.distill_cli import distill_table
 
-            out.print(distill_table(outcome.distill))
+            for rec in outcome.distills:
+                out.print(distill_table(rec))
         if outcome.records:
             out.print(grid_table(outcome.records))
         if outcome.throughput is not None:

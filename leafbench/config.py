@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Any, Literal, Union
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -19,11 +19,10 @@ from leafbench.distill_spec import DistillSpec
 from leafbench.errors import UserError
 from leafbench.executor_spec import ExecutorSpec
 from leafbench.search.spec import SearchSpec
+from leafbench.stage_specs import Dim, MtebSpec, Precision, ThroughputSpec
 from leafbench.strict import Strict
 
-Precision = Literal["float32", "int8", "int8-affine", "binary"]
 SPLITS = ("dev", "test")  # a packaged task's query splits (leafbench.datasets.splits: tune on dev, report on test)
-Dim = Union[int, Literal["full"]]
 Search = Union[SearchSpec, dict[Precision, SearchSpec]]  # one backend, or one per precision (others: exact)
 
 
@@ -122,71 +121,6 @@ class TaskSpec(Strict):
         return Path(self.path or "").name
 
 
-class MtebTaskSpec(Strict):
-    """An MTEB task by name; the size fields apply to leafbench's offline MTEB tasks (`leafbench mteb-tasks`)."""
-
-    name: str
-    max_docs: int | None = Field(default=None, gt=0)  # offline tasks: deterministic subset of the documents
-    max_queries: int | None = Field(default=None, gt=0)  # offline retrieval tasks: subset of the queries
-    seed: int = 0
-
-
-class MtebSpec(Strict):
-    """The MTEB stage, run after the retrieval grid: mteb tasks and benchmarks for every config.
-
-    `dims`/`precisions` default to the suite's. Tasks without query/document roles (STS, classification,
-    clustering, ...) are embedded by one side of each config: `symmetric_side` (recorded in every result).
-    """
-
-    tasks: list[MtebTaskSpec] = Field(default_factory=list)  # each a name, or {name: ..., max_docs: ...}
-    benchmarks: list[str] = Field(default_factory=list)
-    symmetric_side: Literal["query", "document"] = "query"
-    configs: list[str] | None = None  # the suite's configs to run (default: all)
-    dims: list[Dim] | None = None
-    precisions: list[Precision] | None = None
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _names_to_specs(cls, v: Any) -> Any:
-        return [{"name": t} if isinstance(t, str) else t for t in v] if isinstance(v, list) else v
-
-    @model_validator(mode="after")
-    def _something_to_run(self) -> "MtebSpec":
-        if not self.tasks and not self.benchmarks:
-            raise ValueError("give at least one of 'tasks: [TASK, ...]' or 'benchmarks: [\"MTEB(eng, v2)\", ...]'")
-        names = [t.name for t in self.tasks]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"tasks: duplicate task name(s) {', '.join(dupes)}")
-        if self.dims is not None and (not self.dims or any(isinstance(d, int) and d < 1 for d in self.dims)):
-            raise ValueError("dims: a non-empty list of positive integers or 'full'")
-        return self
-
-
-class ThroughputSpec(Strict):
-    """The throughput stage (after evaluation) and `leafbench throughput`: docs/s, queries/s and latency per model.
-
-    Real texts are sampled (seeded) from the suite's tasks; synthetic inputs are exactly `synthetic_lengths` tokens.
-    Unset lists mean: every suite model, each model's own batch_size and dtype, the suite's device.
-    """
-
-    models: list[str] | None = None  # suite model keys to measure (default: all)
-    teacher: str | None = None  # ratios are against this model (default: 'teacher' if measured, else the largest)
-    batch_sizes: list[Annotated[int, Field(gt=0)]] | None = None
-    docs: int = Field(default=128, gt=0)  # real document texts encoded per trial
-    queries: int = Field(default=256, gt=0)  # real query texts encoded per trial
-    synthetic_lengths: list[Annotated[int, Field(gt=2)]] = Field(default_factory=lambda: [32, 128, 256, 512])
-    synthetic_texts: int = Field(default=32, gt=0)  # texts per synthetic length per trial
-    trials: int = Field(default=5, gt=0)
-    warmup: int = Field(default=1, ge=0)  # untimed batches before each timed measurement
-    latency_queries: int = Field(default=100, ge=0)  # batch-1 query encodings timed one by one (0: no latency)
-    backends: list[Literal["torch", "onnx"]] = Field(default_factory=lambda: ["torch"])
-    dtypes: list[Literal["fp32", "bf16", "auto"]] | None = None
-    devices: list[str] | None = None  # e.g. [cpu, cuda]; an unavailable device is skipped with one line
-    threads: int | None = Field(default=None, gt=0)  # torch intra-op threads while measuring (default: torch's)
-    seed: int = 0
-
-
 class Suite(Strict):
     """A whole run. `configs` name evaluation configs; `models` are referenced from them by key."""
 
@@ -205,7 +139,9 @@ class Suite(Strict):
     ignore_identical_ids: bool = True
     throughput: ThroughputSpec | None = None  # speed stage after evaluation (leafbench.throughput)
     mteb: MtebSpec | None = None  # MTEB tasks/benchmarks, run after the retrieval grid (leafbench.evaluate.mteb)
-    distill: DistillSpec | None = None  # a LEAF distillation stage, run before the grid (leafbench.distill)
+    # LEAF distillation, run before the grid (leafbench.distill): one stage (a mapping), or several (a list: one
+    # student each, e.g. one per student family, run in order on the same teacher targets)
+    distill: DistillSpec | list[DistillSpec] | None = None
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)  # where missing embeddings are encoded (Ray)
 
     def search_for(self, config: str, precision: str) -> SearchSpec:
@@ -240,21 +176,63 @@ class Suite(Strict):
 
     @model_validator(mode="after")
     def _distill_outputs(self) -> "Suite":
-        """A distill stage's students join `models` under their output names, pointing at the exported folders."""
-        if self.distill is None:
-            return self
-        self.distill.check_against(self.models, [t.task_name for t in self.tasks],
+        """Each distill stage's students join `models` under their output names, pointing at the exported folders."""
+        folders: dict[Path, str] = {}
+        made_by: dict[str, str] = {}  # output name -> the stage field that produces it
+        for field, stage in zip(self._distill_fields(), self.distill_stages()):
+            spec = stage.distill_spec
+            try:
+                spec.check_against(self.models, [t.task_name for t in self.tasks],
                                    {t.task_name: t.packaged for t in self.tasks if t.packaged is not None})
-        init = self.models[self.distill.student]
-        for name in self.distill.output_names():
-            produced = init.model_copy(update={"id": str(self.distill_run_dir / name), "query_prompt": None,
-                                               "document_prompt": None})  # prompts: the exported model's own
-            if self.distill.student_family == "static":  # a static model reads every token: no cap to set
-                produced = produced.model_copy(update={"max_seq_length": None})
-            if self.models.setdefault(name, produced) != produced:
-                raise ValueError(f"models.{name}: this name is also a distill output (distill.outputs); "
-                                 f"rename one of them")
+            except ValueError as e:  # its messages name `distill.<field>`: say which stage
+                raise ValueError(str(e).replace("distill.", f"{field}.", 1)) from None
+            run = stage.distill_run_dir
+            if run in folders:
+                raise ValueError(f"{field}: trains the same student as {folders[run]} (same settings, same run "
+                                 f"folder); give one of them other settings or drop it")
+            folders[run] = field
+            init = self.models[spec.student]
+            for name in spec.output_names():
+                produced = init.model_copy(update={"id": str(run / name), "query_prompt": None,
+                                                   "document_prompt": None})  # prompts: the exported model's own
+                if spec.student_family == "static":  # reads every token: no cap to set; and fp32, as bf16
+                    # autocast would only cast its projection on every call (2x its batch-1 latency, nothing saved)
+                    produced = produced.model_copy(update={"max_seq_length": None, "dtype": "fp32"})
+                if name in made_by:
+                    raise ValueError(f"{field}.outputs: '{name}' is also an output of {made_by[name]}; give each "
+                                     f"stage its own output names")
+                if self.models.setdefault(name, produced) != produced:
+                    raise ValueError(f"models.{name}: this name is also a distill output ({field}.outputs); "
+                                     f"rename one of them")
+                made_by[name] = field
         return self
+
+    def _distill_fields(self) -> list[str]:
+        """Each stage's field path in messages: `distill`, or `distill.0`, `distill.1`, ... for a list."""
+        return ["distill"] if isinstance(self.distill, DistillSpec) else \
+            [f"distill.{i}" for i in range(len(self.distill_specs()))]
+
+    def distill_specs(self) -> list[DistillSpec]:
+        """Every distill stage's spec, in run order."""
+        if self.distill is None:
+            return []
+        return [self.distill] if isinstance(self.distill, DistillSpec) else list(self.distill)
+
+    def distill_stages(self) -> list["Suite"]:
+        """One view of the suite per distill stage, whose `distill` is that stage's spec alone: the distill code
+        (leafbench.distill) reads one stage's spec and run folder from the suite it is given."""
+        return [self.model_copy(update={"distill": spec}) for spec in self.distill_specs()]
+
+    @property
+    def distill_spec(self) -> DistillSpec:
+        """The one distill stage of a stage view (distill_stages); a suite of several has no single one."""
+        if not isinstance(self.distill, DistillSpec):
+            raise ValueError("this suite has no single distill stage (iterate distill_stages())")
+        return self.distill
+
+    def distill_outputs(self) -> set[str]:
+        """Every model name a distill stage produces."""
+        return {n for spec in self.distill_specs() for n in spec.output_names()}
 
     @model_validator(mode="after")
     def _references(self) -> "Suite":
@@ -273,7 +251,7 @@ class Suite(Strict):
 
     @model_validator(mode="after")
     def _something_to_run(self) -> "Suite":
-        if not self.tasks and self.mteb is None and self.distill is None and self.throughput is None:
+        if not self.tasks and self.mteb is None and not self.distill_specs() and self.throughput is None:
             raise ValueError("tasks: the suite has nothing to run; give retrieval 'tasks: [...]', an 'mteb:' "
                              "section, a 'distill:' or a 'throughput:' stage")
         return self
@@ -282,7 +260,7 @@ class Suite(Strict):
     def _local_model_folders(self) -> "Suite":
         """A model id written as a path must exist: otherwise it would go to the hub as a model name and fail later
         with a confusing message (distill outputs are made by the run, so they may not exist yet)."""
-        produced = set(self.distill.output_names()) if self.distill is not None else set()
+        produced = self.distill_outputs()
         for name, spec in self.models.items():
             if name not in produced and looks_like_path(spec.id) and not Path(spec.id).expanduser().exists():
                 raise ValueError(f"models.{name}.id: local folder '{spec.id}' does not exist (expected a "
@@ -318,9 +296,8 @@ class Suite(Strict):
 
     @property
     def distill_run_dir(self) -> Path:
-        """The distill stage's folder (checkpoints, exported students); a changed distill setup gets a new one."""
-        assert self.distill is not None
-        return self.results_dir / "distill" / f"run-{spec_hash(self.distill.identity(self.models, self.tasks))}"
+        """A distill stage's folder (checkpoints, exported students); a changed distill setup gets a new one."""
+        return self.results_dir / "distill" / f"run-{spec_hash(self.distill_spec.identity(self.models, self.tasks))}"
 
 
 def looks_like_path(model_id: str) -> bool:
@@ -336,14 +313,24 @@ def spec_hash(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+_UNION_MISS = {"model_type", "list_type", "dict_type"}  # a union branch the value's shape did not take (distill:)
+
+
 def _format_validation(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-after"))
+    errors = err.errors()
+    # `distill:` is a mapping or a list: the branch the value did not take reports only a type mismatch; the
+    # other branch's error is the one that says what is wrong
+    taken = [e for e in errors if not (e["type"] in _UNION_MISS and
+                                       any(len(o["loc"]) > len(e["loc"]) and o["loc"][:1] == e["loc"][:1]
+                                           for o in errors))]
+    errors = taken or errors
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith(("function-after", "list[")))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling; see suites/ for the known fields)"
-    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    if not loc and re.match(r"[\w.\[\]]+: ", msg):  # a whole-suite check names its own field
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if not loc and re.match(r"[\w.\[\]-]+: ", msg):  # a whole-suite check names its own field
         return f"{path}: {msg}{more}"
     return f"{path}: {loc or '(top level)'}: {msg}{more}"
 

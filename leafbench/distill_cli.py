@@ -58,10 +58,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
     # under the results lock and in run.json like `leafbench run`: a run of the same suite meanwhile would
     # otherwise share the checkpoint folder (each save removes the other checkpoints)
     with recorded_run(suite.results_dir, suite.name, "distill", carry_all, carry_files=True) as log:
-        rec = distill_stage(suite, service, log, restart=args.restart, force=args.force)
+        records = [distill_stage(stage, service, log, restart=args.restart, force=args.force)
+                   for stage in suite.distill_stages()]
     out = Console()
-    out.print(distill_table(rec))
-    for variant, path in rec.outputs.items():
-        if path:
-            out.print(f"{variant}: {path}")
+    for rec in records:
+        out.print(distill_table(rec))
+        for variant, path in rec.outputs.items():
+            if path:
+                out.print(f"{variant}: {path}")
     return 0

@@ -27,7 +27,7 @@ class RunOutcome:
     reused: int = 0
     encoded_texts: int = 0
     seconds: float = 0.0
-    distill: DistillRecord | None = None  # the distill stage's record
+    distills: list[DistillRecord] = field(default_factory=list)  # each distill stage's record, in run order
     throughput: Any = None  # leafbench.throughput.ThroughputOutcome when the suite has a throughput section
     mteb_records: list[MtebCell] = field(default_factory=list)
     mteb_leaderboard: Path | None = None
@@ -72,9 +72,9 @@ def _run(suite: Suite, force: bool, only: list[str] | None, log: RunLog) -> RunO
     outcome = RunOutcome(results_dir=suite.results_dir)
     if tasks:
         check_config_dims(suite, service)
-    if suite.distill is not None:  # first stage: the grid then evaluates the students it exports
-        stderr.log("distill")
-        outcome.distill = distill_stage(suite, service, log)
+    for stage in suite.distill_stages():  # first stage: the grid then evaluates the students they export
+        stderr.log(f"distill {', '.join(stage.distill_spec.output_names())}")
+        outcome.distills.append(distill_stage(stage, service, log))
     grid = RetrievalGrid(suite, service, suite.results_dir, force=force, log=log)
     with timed("grid"):
         for task in tasks:
@@ -92,11 +92,12 @@ def _run(suite: Suite, force: bool, only: list[str] | None, log: RunLog) -> RunO
             outcome.mteb_leaderboard = mteb_grid.write_leaderboard(outcome.mteb_records)
         outcome.computed += mteb_grid.computed
         outcome.reused += mteb_grid.reused
-    if outcome.distill is not None:  # the evaluation table goes into the distilled models' cards
+    if outcome.distills:  # the evaluation table goes into the distilled models' cards
         from leafbench.distill.stage import finalize_distill
 
         with timed("distill cards"):
-            finalize_distill(suite, outcome.records)
+            for stage in suite.distill_stages():
+                finalize_distill(stage, outcome.records)
     if suite.throughput is not None:  # last stage, after every evaluation stage: speed of the loaded models
         stderr.log("throughput")
         outcome.throughput = throughput_stage(suite, force, service, log)
@@ -106,7 +107,8 @@ def _run(suite: Suite, force: bool, only: list[str] | None, log: RunLog) -> RunO
 
 def distill_stage(suite: Suite, service: EmbeddingService, log: RunLog, restart: bool = False,
                   force: bool = False) -> DistillRecord:
-    """The distill stage, timed, with its record listed in the run manifest (`leafbench run` and `distill`)."""
+    """One distill stage (`suite` is its view: Suite.distill_stages), timed, with its record listed in the run
+    manifest (`leafbench run` and `distill`)."""
     from leafbench.distill.stage import RECORD, run_distill
 
     with timed("distill"):

@@ -127,8 +127,8 @@ def test_sigkill_in_the_distill_stage_then_rerun_gives_the_cells_of_an_uninterru
     assert not cell_files(results)
 
     resumed = run_suite(load_suite(path))
-    assert resumed.distill is not None and resumed.computed == len(reference.records) == 6
-    assert resumed.distill.training.resumed_from, "the re-run trained from scratch instead of resuming"
+    assert resumed.distills and resumed.computed == len(reference.records) == 6
+    assert resumed.distills[0].training.resumed_from, "the re-run trained from scratch instead of resuming"
     want, got = scores(reference), scores(resumed)
     assert got.keys() == want.keys()
     for cell, values in want.items():  # resumed training equals uninterrupted training to float32 precision

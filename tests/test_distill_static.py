@@ -177,6 +177,24 @@ def test_the_suite_evaluates_the_static_leaf_like_any_model(trained: dict) -> No
     assert emb.shape == (1, 128)
 
 
+def test_the_lean_static_path_gives_what_sentence_transformers_encode_gives(trained: dict) -> None:
+    """The Encoder runs a static model's modules itself (leafbench.static_forward); with and without a prompt, for
+    one text, a batch and an empty text, its embeddings are `encode`'s (float32, different batch shapes: the
+    projection's matmul may sum in another order, hence 1e-6, not equality)."""
+    from leafbench.config import ModelSpec
+
+    leaf = trained["record"]["outputs"]["finetuned"]
+    texts = ["sport news today", "", "markets fell sharply after the long weekend"]
+    for prompt in ("", "query: "):
+        encoder = Encoder("leaf", ModelSpec(id=leaf, query_prompt=prompt or None, dtype="fp32"), "cpu")
+        assert encoder._static is not None
+        expected = encoder.model.encode(texts, prompt=prompt, convert_to_numpy=True)
+        np.testing.assert_allclose(encoder.encode(texts, "query"), expected, atol=1e-6)
+        np.testing.assert_allclose(encoder.encode(texts[:1], "query"), expected[:1], atol=1e-6)
+    assert not np.allclose(expected[0], Encoder("leaf", ModelSpec(id=leaf), "cpu").encode(texts[:1], "query")[0])
+    assert trained["suite"].models["leaf"].dtype == "fp32"  # bf16 autocast would only cast its projection
+
+
 @pytest.mark.parametrize("change", [{"static": {"vocabulary": 400}}, {"static": {"pca_dims": 16}},
                                     {"static": {"sif_coefficient": None}}, {"training": {"lr": 3e-3}},
                                     {"training": {"freeze_embeddings": True}}])
@@ -234,3 +252,48 @@ def test_throughput_measures_the_static_leaf_with_its_tokenizer_and_counts_its_t
     assert static.model.max_seq_length is None and static.latency_ms is not None
     assert static.latency_ms.calls_per_trial >= 1 and static.latency_ms.n == 4
     assert static.synthetic[0]["tokens"] == 16 and static.queries.tokens_mean > 0
+
+
+def test_a_suite_of_two_distill_stages_trains_both_families_evaluates_both_and_reuses_both(world,
+                                                                                            tmp_path: Path) -> None:
+    """`distill:` as a list: a transformer leaf and a static leaf of one teacher, each under its own names, both in
+    the grid; a second run trains nothing and computes no cell."""
+    from leafbench.runner import run_suite
+
+    path = static_suite(world, tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    static = {**raw["distill"], "outputs": {"projection": None, "finetuned": "static"}}
+    transformer = yaml.safe_load(write_suite(world, tmp_path / "t").read_text())["distill"]
+    raw["distill"] = [transformer, static]
+    raw["configs"]["static-asym"] = {"asymmetric": {"query": "static", "document": "teacher"}}
+    path.write_text(yaml.safe_dump(raw))
+    suite = load_suite(path)
+    assert [s.distill_spec.student_family for s in suite.distill_stages()] == ["transformer", "static"]
+    assert suite.models["static"].dtype == "fp32" and suite.models["leaf"].id != suite.models["static"].id
+    first = run_suite(suite)
+    assert [d.student_init.family for d in first.distills] == ["transformer", "static"]
+    assert {c.config for c in first.records} == {"leaf", "asym", "static-asym"} and first.computed > 0
+    again = run_suite(load_suite(path))
+    assert again.computed == 0 and again.encoded_texts == 0
+    assert [d.run_dir for d in again.distills] == [d.run_dir for d in first.distills]
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: [d, d], r"distill\.1: trains the same student as distill\.0"),
+    (lambda d: [d, {**d, "teacher": "nobody"}], r"distill\.1\.teacher"),
+    (lambda d: [{**d, "bogus": 1}], r"distill\.0\.bogus: unknown field"),
+    (lambda d: [d, {**d, "static": {**d["static"], "pca_dims": 16}}], r"distill\.1\.outputs: 'leaf-proj' is also an "
+                                                                    r"output of distill\.0"),
+    (lambda d: [d, {**d, "static": {**d["static"], "pca_dims": 16},
+                    "outputs": {"projection": None, "finetuned": "teacher"}}],
+     r"models\.teacher: .*\(distill\.1\.outputs\)"),
+])
+def test_a_list_of_distill_stages_names_the_stage_at_fault(world, tmp_path: Path, change, message) -> None:
+    from leafbench.errors import UserError
+
+    path = static_suite(world, tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["distill"] = change(raw["distill"])
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(UserError, match=message):
+        load_suite(path)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from leafbench.config import MtebTaskSpec, parse_suite
+from leafbench.config import parse_suite
+from leafbench.stage_specs import MtebTaskSpec
 from leafbench.datasets.mteb_tasks import (BBCNewsTitleRetrieval, BBCNewsTopicClassification,
                                            BBCNewsTopicClustering, LeeDocumentSimilaritySTS, offline_task,
                                            read_lee_corpus)

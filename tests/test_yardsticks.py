@@ -118,11 +118,13 @@ def test_quickstart_reports_test_splits_and_its_dev_twin_differs_only_by_the_spl
 
     root = Path(__file__).resolve().parent.parent / "suites"
     quick, dev = (yaml.safe_load((root / f).read_text()) for f in ("quickstart.yaml", "quickstart-dev.yaml"))
-    off = quick["distill"]["off_domain_tasks"]
+    off = quick["distill"][0]["off_domain_tasks"]
+    assert all(stage["off_domain_tasks"] == off for stage in quick["distill"])  # every family, the same yardsticks
     assert sorted(t.split("-test")[0] for t in off) == sorted(["recipes", *YARDSTICKS])
     assert all(t.get("split") == "test" for t in quick["tasks"] if t["packaged"] in ["recipes", *YARDSTICKS])
     as_test = yaml.safe_load(yaml.safe_dump(dev).replace("split: dev", "split: test").replace("-dev-d", "-test-d"))
     assert {**as_test, "name": "quickstart"} == quick
     for path in (root / "quickstart.yaml", root / "quickstart-dev.yaml"):
         suite = parse_suite(yaml.safe_load(path.read_text()), path)
-        assert suite.distill is not None and len(suite.distill.off_domain_tasks) == 4
+        assert [s.student_family for s in suite.distill_specs()] == ["transformer", "static"]
+        assert all(len(s.off_domain_tasks) == 4 for s in suite.distill_specs())

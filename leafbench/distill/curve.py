@@ -63,8 +63,8 @@ def make_curve(suite: Suite, service: EmbeddingService) -> CurveFn | None:
     """The curve function over the distill spec's curve tasks and off-domain tasks, or None when it has none."""
     from leafbench.datasets.tasks import load_task
 
-    spec = suite.distill
-    assert spec is not None and (spec.teacher is not None or not (spec.curve_tasks or spec.off_domain_tasks))
+    spec = suite.distill_spec
+    assert (spec.teacher is not None or not (spec.curve_tasks or spec.off_domain_tasks))
     names = [(n, False) for n in spec.curve_tasks] + [(n, True) for n in spec.off_domain_tasks]
     if not names:
         return None

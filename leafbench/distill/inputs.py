@@ -70,8 +70,7 @@ def source_digest(src: TextSource, tasks: dict[str, Any]) -> dict[str, Any]:
 
 def run_inputs(suite: Suite, service: EmbeddingService) -> dict[str, Any]:
     """The teacher's and student's fingerprints and a digest of every source: what the weights were trained from."""
-    spec = suite.distill
-    assert spec is not None
+    spec = suite.distill_spec
 
     def fingerprint(name: str | None) -> str | None:
         if name is None:
@@ -113,7 +112,7 @@ def revalidate(rec: DistillRecord, suite: Suite, service: EmbeddingService) -> D
 
     curve = make_curve(suite, service)
     prompts = rec.teacher.prompts
-    batch = suite.distill.training.batch_size  # type: ignore[union-attr]
+    batch = suite.distill_spec.training.batch_size
     update: dict[str, Any] = {}
     for attr, variant in (("final", "finetuned"), ("projection_only", "projection")):
         path = rec.outputs.get(variant)
@@ -121,7 +120,7 @@ def revalidate(rec: DistillRecord, suite: Suite, service: EmbeddingService) -> D
             continue
         points: dict[str, Any] = {}
         if curve is not None:
-            model = SentenceTransformer(path, device=service.encoder(suite.distill.student).device)  # type: ignore
+            model = SentenceTransformer(path, device=service.encoder(suite.distill_spec.student).device)
             points = curve(lambda texts, role, m=model: embed(m, texts, [role] * len(texts), prompts, batch, False))
         update[attr] = getattr(rec, attr).model_copy(update={"curve": {k: CurvePoint(**v) for k, v in
                                                                        points.items()}})

@@ -107,8 +107,7 @@ def _init(suite: Suite, service: EmbeddingService):
     the init's token vectors; returns it, the layers kept and the static distillation's facts."""
     from sentence_transformers import SentenceTransformer
 
-    spec = suite.distill
-    assert spec is not None
+    spec = suite.distill_spec
     encoder = service.encoder(spec.student)
     if spec.student_family == "static":
         static = static_embedding(encoder, service.store, spec.static)
@@ -132,9 +131,9 @@ def run_distill(suite: Suite, service: EmbeddingService, restart: bool = False, 
     An interrupted run continues from its last checkpoint; `restart` discards the checkpoints and starts over;
     `force` retrains even a finished run.
     """
-    spec = suite.distill
-    if spec is None:
+    if suite.distill is None:
         raise UserError(f"suite '{suite.name}': no 'distill:' section (see suites/distill-quickstart.yaml)")
+    spec = suite.distill_spec  # one stage: a suite of several runs each through its view (Suite.distill_stages)
     run = suite.distill_run_dir
     # The run folder is keyed by the suite's settings, not the task contents: if a task was rebuilt with other
     # queries, a student trained before may have seen some of them, so it is retrained.
@@ -229,8 +228,7 @@ def _reuse(rec: DistillRecord, suite: Suite, service: EmbeddingService,
            outputs: dict[str, str | None]) -> DistillRecord:
     """A finished run under settings that cannot change its weights: re-export under new output names, re-score on
     new curve tasks, and record the current values of those settings."""
-    spec = suite.distill
-    assert spec is not None
+    spec = suite.distill_spec
     now = spec.model_dump(mode="json", include={"curve_tasks", "off_domain_tasks", "outputs"})
     before = {k: rec.spec.get(k) for k in now}
     if before == now and rec.outputs == outputs:

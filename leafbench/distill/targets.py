@@ -83,7 +83,7 @@ def student_features(service: EmbeddingService, suite: Suite, texts: list[TrainT
     Keyed in the store like any embedding: when the student's own settings give the same inputs (the usual case:
     same prompts and cap), these are exactly the grid's student embeddings, shared both ways.
     """
-    name = suite.distill.student  # type: ignore[union-attr]
+    name = suite.distill_spec.student
     spec = suite.models[name].model_copy(update={"query_prompt": prompts.get("query", ""),
                                                  "document_prompt": prompts.get("document", ""),
                                                  "max_seq_length": max_seq_length})
@@ -119,7 +119,7 @@ def _body_features(model, texts: list[TrainText], prompts: dict[str, str], batch
 def fit_projection(model, service: EmbeddingService, suite: Suite, train: list[TrainText], targets: np.ndarray,
                    prompts: dict[str, str], cap: int) -> None:
     """Initialise the projection with a ridge fit of the init's embeddings to the teacher's, on a seeded sample."""
-    cfg = suite.distill.training  # type: ignore[union-attr]
+    cfg = suite.distill_spec.training
     rng = np.random.default_rng(cfg.seed)
     sample = sorted(rng.choice(len(train), min(cfg.ridge_texts, len(train)), replace=False))
     if cfg.architecture == "leaf" or is_static(model):

@@ -4,7 +4,8 @@ fit in it. One place, so the two grids cannot accept different suites or word th
 
 from __future__ import annotations
 
-from leafbench.config import Dim, Suite
+from leafbench.config import Suite
+from leafbench.stage_specs import Dim
 from leafbench.errors import UserError
 
 

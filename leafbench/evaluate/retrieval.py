@@ -38,13 +38,12 @@ def check_config_dims(suite: Suite, service: EmbeddingService) -> None:
     """Every config's dims against its models' embedding size, before any long stage runs: a dims typo must not
     surface after an hour of distillation. Sizes come from the fingerprint cache (no model loaded on a rerun);
     distilled students, not made yet, live in the teacher's space."""
-    spec = suite.distill
-    produced = set(spec.output_names()) if spec else set()
     models = SuiteModels(service)
-    teacher_dim = models(spec.teacher).facts.dim if spec and spec.teacher else None
+    teacher_dims = {name: models(spec.teacher).facts.dim if spec.teacher else None
+                    for spec in suite.distill_specs() for name in spec.output_names()}
 
     def dim(model: str) -> int | None:
-        return teacher_dim if model in produced else models(model).facts.dim
+        return teacher_dims[model] if model in teacher_dims else models(model).facts.dim
 
     for name, cfg in suite.configs.items():
         q, d = dim(cfg.query_model), dim(cfg.document_model)

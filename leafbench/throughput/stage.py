@@ -20,13 +20,14 @@ from pathlib import Path
 
 import torch
 
-from leafbench.config import Suite, ThroughputSpec, spec_hash
+from leafbench.config import Suite, spec_hash
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder
 from leafbench.cpu import cpu_model
 from leafbench.hardware import resolve_device, resolve_dtype
 from leafbench.progress import stderr
 from leafbench.results import environment, now, read_json, write_json_atomic
+from leafbench.stage_specs import ThroughputSpec
 from leafbench.throughput.params import parameter_counts
 from leafbench.throughput.flops import FlopModel, hf_config, max_positions
 from leafbench.throughput.measure import ModelRun, Setup, measure_setup
@@ -96,7 +97,7 @@ def _plan_setups(suite: Suite, tp: ThroughputSpec, outcome: ThroughputOutcome) -
     if onnx_reason:
         _skip(outcome, f"backend onnx skipped: {onnx_reason}")
     names = tp.models or list(suite.models)
-    for name in [n for n in names if suite.distill and n in suite.distill.output_names()]:
+    for name in [n for n in names if n in suite.distill_outputs()]:
         if not Path(suite.models[name].id).exists():
             _skip(outcome, f"model {name} skipped: the distill stage has not produced it yet (leafbench distill)")
             names = [n for n in names if n != name]

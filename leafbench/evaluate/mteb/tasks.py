@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leafbench.config import MtebTaskSpec
+from leafbench.stage_specs import MtebTaskSpec
 from leafbench.errors import UserError
 
 def resolve_tasks(specs: list[MtebTaskSpec], benchmarks: list[str]) -> list[Any]:

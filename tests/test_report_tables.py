@@ -188,6 +188,22 @@ def test_distill_table_shows_both_stages_in_and_off_domain(results: Path, tmp_pa
     assert "learning_curve" in [f.name for f in report.figures]
 
 
+def test_distill_table_names_each_stage_by_its_output(results: Path) -> None:
+    """A suite of several distill stages (one per student family) gives one record each, all of the same suite: the
+    rows say which student they are."""
+    import json
+
+    from fixtures.report_results import write_distill
+    from leafbench.report.distill import distill_table
+
+    write_distill(results)
+    path = results / "distill" / "run-0123" / "distill.json"
+    rec = json.loads(path.read_text())
+    path.write_text(json.dumps({**rec, "outputs": {"projection": None, "finetuned": str(path.parent / "static")}}))
+    assert [row[1].value for row in distill_table(load_results([results])).rows] == \
+        ["static: projection only", "static: fine-tuned"]
+
+
 def test_distill_table_and_model_card_show_each_off_domain_yardstick_and_the_worst(results: Path) -> None:
     """Several off-domain yardsticks (one per query shape): each gets its column, and the worst one its own figure,
     since the mean of 75% and 50% would hide the shape alignment fails on."""

@@ -10,6 +10,8 @@ ranking. Off-domain tasks are kept out of every training mix: they show whether 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from leafbench.distill.record import DistillRecord, Validation, parse_record
 from leafbench.resultset import ResultSet
 from leafbench.report.render import Cell, Table
@@ -42,8 +44,11 @@ def distill_table(rs: ResultSet) -> Table | None:
                  f"{f' (+{tr.rank_mined} mined)' if tr.rank_mined else ''}"
                  f"{', also at ' + '/'.join(map(str, tr.matryoshka_dims)) + '-d' if tr.matryoshka_dims else ''}"
                  f"{f', max_seq_length {tr.max_seq_length}' if tr.max_seq_length else ''}")  # static: none
+        # a suite of several distill stages (one per student family) has one record each: the output name tells
+        # them apart
+        name = Path(rec.outputs.get("finetuned") or "").name
         for label, ev, timed in (("projection only", rec.projection_only, False), ("fine-tuned", rec.final, True)):
-            cells = [Cell(rec.suite), Cell(label), Cell(setup), Cell(ev.step), Cell(ev.samples_seen),
+            cells = [Cell(rec.suite), Cell(f"{name}: {label}" if name else label), Cell(setup), Cell(ev.step), Cell(ev.samples_seen),
                      Cell(ev.val_cosine)]
             for t in tasks:
                 p = ev.curve.get(t)

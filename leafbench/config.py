@@ -195,9 +195,8 @@ class Suite(Strict):
             for name in spec.output_names():
                 produced = init.model_copy(update={"id": str(run / name), "query_prompt": None,
                                                    "document_prompt": None})  # prompts: the exported model's own
-                if spec.student_family == "static":  # reads every token: no cap to set; and fp32, as bf16
-                    # autocast would only cast its projection on every call (2x its batch-1 latency, nothing saved)
-                    produced = produced.model_copy(update={"max_seq_length": None, "dtype": "fp32"})
+                if spec.student_family == "static":  # a static model reads every token: no cap to set
+                    produced = produced.model_copy(update={"max_seq_length": None})
                 if name in made_by:
                     raise ValueError(f"{field}.outputs: '{name}' is also an output of {made_by[name]}; give each "
                                      f"stage its own output names")

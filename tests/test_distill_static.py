@@ -192,7 +192,6 @@ def test_the_lean_static_path_gives_what_sentence_transformers_encode_gives(trai
         np.testing.assert_allclose(encoder.encode(texts, "query"), expected, atol=1e-6)
         np.testing.assert_allclose(encoder.encode(texts[:1], "query"), expected[:1], atol=1e-6)
     assert not np.allclose(expected[0], Encoder("leaf", ModelSpec(id=leaf), "cpu").encode(texts[:1], "query")[0])
-    assert trained["suite"].models["leaf"].dtype == "fp32"  # bf16 autocast would only cast its projection
 
 
 @pytest.mark.parametrize("change", [{"static": {"vocabulary": 400}}, {"static": {"pca_dims": 16}},
@@ -269,7 +268,7 @@ def test_a_suite_of_two_distill_stages_trains_both_families_evaluates_both_and_r
     path.write_text(yaml.safe_dump(raw))
     suite = load_suite(path)
     assert [s.distill_spec.student_family for s in suite.distill_stages()] == ["transformer", "static"]
-    assert suite.models["static"].dtype == "fp32" and suite.models["leaf"].id != suite.models["static"].id
+    assert suite.models["leaf"].id != suite.models["static"].id
     first = run_suite(suite)
     assert [d.student_init.family for d in first.distills] == ["transformer", "static"]
     assert {c.config for c in first.records} == {"leaf", "asym", "static-asym"} and first.computed > 0

@@ -34,6 +34,7 @@ from leafbench.distill_spec import STATIC_VERSION, StaticVectors
 from leafbench.encoders import Encoder
 from leafbench.errors import UserError
 from leafbench.store import EmbeddingStore
+from leafbench.timing import timed
 
 # model2vec's default: BERT's placeholder tokens carry no meaning and are dropped from the table
 TOKEN_REMOVE_PATTERN = re.compile(r"\[unused\d+\]")
@@ -128,6 +129,7 @@ def table(raw: np.ndarray, cfg: StaticVectors, unk_row: int | None) -> np.ndarra
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+@timed("token vectors")
 def static_embedding(encoder: Encoder, store: EmbeddingStore, cfg: StaticVectors) -> StaticVectorsResult:
     """The StaticEmbedding module distilled from the encoder's model, with its tokenizer cut to the vocabulary."""
     from leafbench.distill.model import st_modules

@@ -29,6 +29,23 @@ def ablation_parser(doc: str, output: Path) -> argparse.ArgumentParser:
     return parser
 
 
+def one_stage(raw: dict[str, Any], family: str = "transformer") -> dict[str, Any]:
+    """A suite file's dict reduced to its distill stage of one student family (a suite may list several), without
+    the configs and throughput models that read the other stages' students, and without MTEB and throughput: a
+    variant trains one student."""
+    stages = raw["distill"] if isinstance(raw["distill"], list) else [raw["distill"]]
+    stage = next(s for s in stages if s.get("student_family", "transformer") == family)
+    outputs = {"projection": "leaf-proj", "finetuned": "leaf", **stage.get("outputs", {})}
+    others = {n for s in stages if s is not stage for n in (s.get("outputs") or {}).values() if n} - \
+        set(outputs.values())
+    raw["configs"] = {name: cfg for name, cfg in raw["configs"].items()
+                      if not others & (set(cfg.get("asymmetric", {}).values()) | {cfg.get("standard")})}
+    raw["distill"] = stage
+    raw.pop("mteb", None)
+    raw.pop("throughput", None)
+    return raw
+
+
 def run_distill_suite(path: Path) -> tuple[Any, dict[str, float]]:
     """`leafbench distill` of one variant's suite file: its record, and its wall seconds and load average."""
     from leafbench.config import load_suite

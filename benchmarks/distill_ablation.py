@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite, slug
+from ablation_cli import (ablation_parser, add_row, chosen_variants, one_stage, print_table, run_distill_suite,
+                          slug)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -59,10 +60,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def variant_suite(name: str, change: dict[str, Any], steps: int, output: Path) -> Path:
-    raw = yaml.safe_load((ROOT / "suites" / "quickstart-dev.yaml").read_text())
+    raw = one_stage(yaml.safe_load((ROOT / "suites" / "quickstart-dev.yaml").read_text()))
     raw["name"], raw["output"] = f"ablation-{slug(name)}-{steps}", str(output)
-    raw.pop("mteb", None)
-    raw.pop("throughput", None)
     distill = raw["distill"]
     distill.pop("student_layers", None)
     distill["student"] = "student"

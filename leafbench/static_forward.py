@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from leafbench.distill.model import is_static
+from leafbench.st_compat import is_static
 
 
 class StaticForward:

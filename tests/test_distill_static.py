@@ -148,7 +148,7 @@ def test_a_training_step_moves_token_vectors_and_projection_at_their_own_rates_a
 def test_both_exports_load_give_the_teachers_dimension_and_route(trained: dict, world) -> None:
     from sentence_transformers import SentenceTransformer
 
-    from leafbench.distill.model import st_modules
+    from leafbench.st_compat import st_modules
 
     outputs = trained["record"]["outputs"]
     leaf = SentenceTransformer(outputs["finetuned"], device="cpu")

@@ -34,7 +34,7 @@ def dense_model(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> P
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from leafbench.distill.model import st_modules
+    from leafbench.st_compat import st_modules
 
     base = SentenceTransformer(str(tiny_model), device="cpu")
     torch.manual_seed(0)

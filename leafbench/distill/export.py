@@ -58,7 +58,7 @@ def save_router(student_path: Path, teacher_id: str, target: Path, prompts: dict
     its own max_seq_length rather than a suite's evaluation cap)."""
     from sentence_transformers import SentenceTransformer
 
-    from leafbench.distill.model import st_modules
+    from leafbench.st_compat import st_modules
     from leafbench.encoders import load_sentence_transformer
 
     student = SentenceTransformer(str(student_path), device=device)

@@ -18,22 +18,9 @@ import numpy as np
 import torch
 
 from leafbench.roles import Role
+from leafbench.st_compat import is_static, st_modules
 
 NORM_TOLERANCE = 1e-2  # teacher rows within this of unit length count as normalised
-
-
-def st_modules():
-    """sentence-transformers' module classes (Dense, Normalize, Router): 6.x path, or 5.x's `models`."""
-    try:
-        from sentence_transformers.sentence_transformer import modules
-    except ImportError:  # sentence-transformers 5.x
-        from sentence_transformers import models as modules
-    return modules
-
-
-def is_static(model) -> bool:
-    """Whether a SentenceTransformer starts with a StaticEmbedding (no transformer, no token cap to set)."""
-    return isinstance(next(iter(model.children()), None), st_modules().StaticEmbedding)
 
 
 @contextlib.contextmanager

@@ -132,7 +132,7 @@ def table(raw: np.ndarray, cfg: StaticVectors, unk_row: int | None) -> np.ndarra
 @timed("token vectors")
 def static_embedding(encoder: Encoder, store: EmbeddingStore, cfg: StaticVectors) -> StaticVectorsResult:
     """The StaticEmbedding module distilled from the encoder's model, with its tokenizer cut to the vocabulary."""
-    from leafbench.distill.model import st_modules
+    from leafbench.st_compat import st_modules
 
     t0 = time.perf_counter()
     hf = encoder.model.tokenizer

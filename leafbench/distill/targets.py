@@ -12,12 +12,13 @@ import torch
 
 from leafbench.config import Suite
 from leafbench.distill.data import TrainText
-from leafbench.distill.model import embed, fit_ridge, is_static, projection
+from leafbench.distill.model import embed, fit_ridge, projection
 from leafbench.distill_spec import DistillSpec
 from leafbench.embed import EmbeddingService
 from leafbench.encoders import Encoder
 from leafbench.errors import UserError
 from leafbench.progress import stderr
+from leafbench.st_compat import is_static
 from leafbench.timing import timed
 
 

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from leafbench.stage_specs import ThroughputSpec
-from leafbench.distill.model import capped, is_static, token_cap
+from leafbench.distill.model import capped, token_cap
 from leafbench.encoders import Encoder
 from leafbench.roles import Role
 from leafbench.cpu import load_average
 from leafbench.hardware import device_info, matmul_peak
 from leafbench.progress import progress_bar
+from leafbench.st_compat import is_static
+from leafbench.stage_specs import ThroughputSpec
 from leafbench.throughput.flops import FlopModel
 from leafbench.throughput.record import SCHEMA
 from leafbench.throughput.sampling import TextSample, padded_tokens, synthetic_texts, token_counts

@@ -336,13 +336,30 @@ def setup_label(rec: ThroughputRecord) -> tuple[str, str]:
 
 
 def measured_models(rs: ResultSet) -> dict[tuple[str, str, str], ThroughputRecord]:
-    """(model fingerprint, id or name; device; backend) -> record; the newest wins when a model was measured twice."""
+    """(model fingerprint, id or name; device; backend) -> record; the newest wins when a model was measured twice.
+
+    A model measured in one dtype only on a device and backend (the suite runs it in its own dtype: a static model
+    in fp32 beside a bf16 teacher) also stands for itself under that backend's other dtypes, so the configs that use
+    it are compared "as the suite runs them"; a dtype sweep (every model in each dtype) pairs like with like."""
+    records = sorted(throughput_records(rs), key=lambda r: r.created or "")
     out: dict[tuple[str, str, str], ThroughputRecord] = {}
-    for rec in sorted(throughput_records(rs), key=lambda r: r.created or ""):
+    for rec in records:
         device, backend = setup_label(rec)
         for ident in (rec.model.fingerprint, rec.model.id, rec.model.name):
             if ident:
                 out[(ident, device, backend)] = rec
+    dtypes: dict[tuple[str, str, str], set[str]] = defaultdict(set)  # (device, backend, ident) -> its labels
+    for (ident, device, label), rec in out.items():
+        dtypes[(device, rec.backend, ident)].add(label)
+    labels: dict[tuple[str, str], set[str]] = defaultdict(set)  # (device, backend) -> every label measured on it
+    for rec in records:
+        device, label = setup_label(rec)
+        labels[(device, rec.backend)].add(label)
+    for (device, backend, ident), own in list(dtypes.items()):
+        if len(own) == 1:
+            (label,) = own
+            for other in labels[(device, backend)] - own:
+                out.setdefault((ident, device, other), out[(ident, device, label)])
     return out
 
 

@@ -268,7 +268,7 @@ def test_a_suite_of_two_distill_stages_trains_both_families_evaluates_both_and_r
     path.write_text(yaml.safe_dump(raw))
     suite = load_suite(path)
     assert [s.distill_spec.student_family for s in suite.distill_stages()] == ["transformer", "static"]
-    assert suite.models["leaf"].id != suite.models["static"].id
+    assert suite.models["static"].dtype == "fp32" and suite.models["leaf"].id != suite.models["static"].id
     first = run_suite(suite)
     assert [d.student_init.family for d in first.distills] == ["transformer", "static"]
     assert {c.config for c in first.records} == {"leaf", "asym", "static-asym"} and first.computed > 0

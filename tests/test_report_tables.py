@@ -165,6 +165,26 @@ def test_throughput_table_joins_models_to_configs(results: Path) -> None:
     assert got["leaf-asym"]["Device"] == "Test CPU" and got["leaf-asym"]["Backend"] == "torch fp32"
 
 
+def test_a_model_run_in_its_own_dtype_is_compared_in_the_teachers_section_and_says_how_it_ran(results: Path) -> None:
+    """The teacher ran bf16, the student (say a static leaf) fp32 only: its configs get rows, ratios and frontier
+    points in the teacher's setup, and the Backend cell names each side's dtype."""
+    import json
+
+    from fixtures.report_results import write_throughput
+    from leafbench.report.throughput import throughput_table
+
+    write_throughput(results)
+    for path in (results / "throughput").glob("*.json"):
+        if not path.name.startswith("student"):
+            path.write_text(json.dumps({**json.loads(path.read_text()), "dtype": "bf16"}))
+    table = throughput_table(load_results([results]))
+    rows = {r[0].value: [c.value for c in r] for r in table.rows}
+    assert len(rows) == len(table.rows) and table.sections == {0}  # one section, the teacher's: no second row
+    assert rows["student"][2] == "torch fp32" and rows["student"][10] == 400 / 60  # queries x, as in fp32 alone
+    assert rows["teacher"][2] == "torch bf16"
+    assert rows["leaf-asym"][2] == "queries torch fp32, documents torch bf16"
+
+
 def test_distill_table_shows_both_stages_in_and_off_domain(results: Path, tmp_path: Path) -> None:
     from fixtures.report_results import write_distill
     from leafbench.report.distill import distill_table

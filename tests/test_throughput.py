@@ -224,6 +224,23 @@ def test_ratios_without_teacher_pairing() -> None:
     assert out.comparisons[0].docs_per_s is None  # nothing measured, nothing invented
 
 
+def test_a_model_in_its_own_dtype_meets_the_teacher_as_it_ran_and_a_sweep_pairs_like_with_like() -> None:
+    """A static leaf runs fp32 beside a bf16 teacher: compared with the teacher's one record; when the teacher was
+    measured in both dtypes (a sweep), each dtype meets its own."""
+    def rec(name: str, dtype: str, q: float) -> ThroughputRecord:
+        return ThroughputRecord.model_validate({
+            "model": {"name": name, "id": name}, "device": "cpu", "backend": "torch", "dtype": dtype,
+            "batch_size": 16, "n_parameters": 10, "queries_per_s": spread([q, q])})
+
+    own = ratios([rec("teacher", "bf16", 200.0), rec("static", "fp32", 20000.0)], "teacher").comparisons
+    assert [(c.model, c.dtype, c.teacher_dtype, c.queries_per_s.median) for c in own] == \
+        [("static", "fp32", "bf16", 100.0)]
+    sweep = ratios([rec("teacher", "bf16", 200.0), rec("teacher", "fp32", 100.0), rec("static", "fp32", 20000.0),
+                    rec("static", "bf16", 10000.0)], "teacher").comparisons
+    assert sorted((c.dtype, c.teacher_dtype, c.queries_per_s.median) for c in sweep) == \
+        [("bf16", "bf16", 50.0), ("fp32", "fp32", 200.0)]
+
+
 def test_suite_validation(models: dict[str, Path], tmp_path: Path) -> None:
     base = suite_dict(models, tmp_path, tmp_path)
     for bad, message in (({"models": ["nope"]}, "throughput.models: unknown model 'nope'"),

@@ -49,7 +49,8 @@ def throughput_table(outcome: ThroughputOutcome) -> Group:
     for col in ("model", "setup", "params", "docs/s", "queries/s", "latency p50"):
         speedups.add_column(col, justify="left" if col in ("model", "setup") else "right")
     for c in ratios.comparisons:
-        speedups.add_row(c.model, f"{c.backend} {c.dtype} {c.device}", _fmt_ratio(c.params),
+        vs = f" (teacher {c.teacher_dtype})" if c.teacher_dtype not in (None, c.dtype) else ""
+        speedups.add_row(c.model, f"{c.backend} {c.dtype}{vs} {c.device}", _fmt_ratio(c.params),
                          _fmt_ratio(c.docs_per_s), _fmt_ratio(c.queries_per_s), _fmt_ratio(c.latency_p50))
     return Group(figures, speedups)
 

@@ -3,8 +3,9 @@
 params is teacher/model, the rates model/teacher, the latencies teacher/model. Rate ratios are {median, low, high,
 paired}: median is the ratio of the medians; paired (both measured interleaved in one run), low/high are the
 smallest and largest trial-by-trial ratio, each pair taken under the same machine load; unpaired (records from
-different runs), low = model min / teacher max and high = model max / teacher min. Ratios across devices, backends
-or dtypes mean nothing, so a model is compared with the teacher's record of the same setup only.
+different runs), low = model min / teacher max and high = model max / teacher min. Ratios across devices or backends
+mean nothing, so a model is compared with the teacher's record of the same setup; one measured in a dtype the
+teacher was not (the suite runs each model in its own) meets the teacher's only record on that device and backend.
 """
 
 from __future__ import annotations
@@ -44,15 +45,21 @@ def ratios(records: list[ThroughputRecord], teacher: str | None = None) -> Ratio
     """Every non-teacher record against the teacher's record on the same device, backend and dtype."""
     chosen = choose_teacher(records, teacher)
     teachers = {r.setup: r for r in records if r.model.name == chosen}
+    # a model the suite runs in its own dtype (a static one in fp32 beside a bf16 teacher) meets the teacher as it
+    # ran, when the teacher ran in one dtype only on that device and backend
+    only: dict[tuple[str, str], list[ThroughputRecord]] = {}
+    for t in teachers.values():
+        only.setdefault((t.device, t.backend), []).append(t)
     comparisons = []
     for r in records:
-        t = teachers.get(r.setup)
+        alone = only.get((r.device, r.backend), [])
+        t = teachers.get(r.setup) or (alone[0] if len(alone) == 1 else None)
         if t is None or r is t:
             continue
         paired = bool(r.run_id) and r.run_id == t.run_id
         comparisons.append(Comparison(
             model=r.model.name, teacher=t.model.name, device=r.device, device_name=r.device_name, backend=r.backend,
-            dtype=r.dtype, batch_size=r.batch_size, teacher_batch_size=t.batch_size,
+            dtype=r.dtype, teacher_dtype=t.dtype, batch_size=r.batch_size, teacher_batch_size=t.batch_size,
             params=round(t.n_parameters / r.n_parameters, 3) if r.n_parameters and t.n_parameters else None,
             docs_per_s=_rate_ratio(r.docs_per_s, t.docs_per_s, paired),
             queries_per_s=_rate_ratio(r.queries_per_s, t.queries_per_s, paired),

@@ -135,6 +135,7 @@ class Comparison(_Record):
     device_name: str | None = None
     backend: str
     dtype: str | None = None
+    teacher_dtype: str | None = None  # differs from dtype when the suite runs the model in its own dtype
     batch_size: int
     teacher_batch_size: int
     params: float | None = None

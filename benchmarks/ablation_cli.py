@@ -31,13 +31,16 @@ def ablation_parser(doc: str, output: Path) -> argparse.ArgumentParser:
 
 def one_stage(raw: dict[str, Any], family: str = "transformer") -> dict[str, Any]:
     """A suite file's dict reduced to its distill stage of one student family (a suite may list several), without
-    the configs and throughput models that read the other stages' students, and without MTEB and throughput: a
-    variant trains one student."""
+    the configs that read the other stages' students, and without MTEB and throughput: a variant trains one
+    student."""
+    from leafbench.distill_spec import DistillOutputs  # the output names a stage gets by default
+
+    def names(s: dict[str, Any]) -> set[str]:
+        return {n for n in DistillOutputs(**(s.get("outputs") or {})).model_dump().values() if n}
+
     stages = raw["distill"] if isinstance(raw["distill"], list) else [raw["distill"]]
     stage = next(s for s in stages if s.get("student_family", "transformer") == family)
-    outputs = {"projection": "leaf-proj", "finetuned": "leaf", **stage.get("outputs", {})}
-    others = {n for s in stages if s is not stage for n in (s.get("outputs") or {}).values() if n} - \
-        set(outputs.values())
+    others = {n for s in stages if s is not stage for n in names(s)} - names(stage)
     raw["configs"] = {name: cfg for name, cfg in raw["configs"].items()
                       if not others & (set(cfg.get("asymmetric", {}).values()) | {cfg.get("standard")})}
     raw["distill"] = stage

@@ -177,6 +177,8 @@ class Suite(Strict):
     @model_validator(mode="after")
     def _distill_outputs(self) -> "Suite":
         """Each distill stage's students join `models` under their output names, pointing at the exported folders."""
+        if self.distill == []:
+            raise ValueError("distill: an empty list; give at least one stage, or drop the section")
         folders: dict[Path, str] = {}
         made_by: dict[str, str] = {}  # output name -> the stage field that produces it
         for field, stage in zip(self._distill_fields(), self.distill_stages()):

@@ -278,6 +278,7 @@ def test_a_suite_of_two_distill_stages_trains_both_families_evaluates_both_and_r
 
 
 @pytest.mark.parametrize("change, message", [
+    (lambda d: [], r"distill: an empty list; give at least one stage"),
     (lambda d: [d, d], r"distill\.1: trains the same student as distill\.0"),
     (lambda d: [d, {**d, "teacher": "nobody"}], r"distill\.1\.teacher"),
     (lambda d: [{**d, "bogus": 1}], r"distill\.0\.bogus: unknown field"),

@@ -15,6 +15,7 @@ import datetime as _dt
 import fcntl
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import subprocess
@@ -32,6 +33,7 @@ from leafbench.records import RETRIEVAL_SCHEMA, RUN_MANIFEST, ManifestCell, RunM
 from leafbench.timing import StageTimer
 
 LOCK_FILE = ".lock"
+SAVE_EVERY_S = 1.0  # RunLog: the most a crash can lose from run.json's listing (never a cell file)
 _PACKAGES = ["leafbench", "torch", "sentence-transformers", "transformers", "numpy", "pytrec-eval-terrier", "mteb"]
 
 
@@ -81,8 +83,10 @@ def now() -> str:
 
 
 class RunLog:
-    """The manifest of the run in progress (`run.json`), saved atomically each time a cell is added, so a crash
-    leaves the cells that run had finished. `carry` keeps cells of the previous manifest that this run does not
+    """The manifest of the run in progress (`run.json`), saved atomically as cells are added, so a crash leaves
+    the cells that run had finished. Saves are at most one per `SAVE_EVERY_S` while cells stream in (each rewrites
+    the whole manifest: one per cell was quadratic, ~5 s over the quickstart's 888 cells), flushed when the run
+    ends or fails; a SIGKILL can lose the last second's entries, whose cell files the next run reuses. `carry` keeps cells of the previous manifest that this run does not
     revisit (`--only` runs part of a suite; `distill`/`throughput` alone revisit no cell), `carry_files` its other
     records. With a `timer`, each save writes the stage timings so far."""
 
@@ -96,24 +100,35 @@ class RunLog:
         self.manifest = RunManifest(suite=suite, command=command, status="running", started=now(), updated=now(),
                                     cells=kept, files=files)
         # Saved from the first cell on: a run that stops before finishing any cell leaves the last manifest as is.
+        self._saved_at = -math.inf
+        self._pending = False
 
     def add(self, kind: str, rec: Any, path: Path) -> None:
         cell = ManifestCell(kind=kind, task=rec.task, config=rec.config, dim=rec.dim, precision=rec.precision,
                             path=Path(path).relative_to(self.results_dir).as_posix(), cell_hash=rec.cell_hash)
         self.manifest.cells = [c for c in self.manifest.cells if c.path != cell.path] + [cell]
-        self._save()
+        self._save(throttled=True)
 
     def add_file(self, path: Path) -> None:
         rel = Path(path).relative_to(self.results_dir).as_posix()
         if rel not in self.manifest.files:
             self.manifest.files.append(rel)
+            self._save(throttled=True)
+
+    def flush(self) -> None:
+        """Write what a throttled save held back."""
+        if self._pending:
             self._save()
 
     def finish(self) -> None:
         self.manifest.status = "complete"
         self._save()
 
-    def _save(self) -> None:
+    def _save(self, throttled: bool = False) -> None:
+        if throttled and time.monotonic() - self._saved_at < SAVE_EVERY_S:
+            self._pending = True
+            return
+        self._saved_at, self._pending = time.monotonic(), False
         self.manifest.updated = now()
         if self.timer is not None:
             self.manifest.timings = self.timer.as_dict()
@@ -220,5 +235,9 @@ def recorded_run(results_dir: Path, suite: str, command: str, carry: Callable[[M
         timer = StageTimer()
         with timer.active():
             log = RunLog(results_dir, suite, carry=carry, command=command, timer=timer, carry_files=carry_files)
-            yield log
+            try:
+                yield log
+            except BaseException:
+                log.flush()  # the cells it finished, its status still "running"
+                raise
             log.finish()

@@ -44,6 +44,7 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None,
 
     with recorded_run(suite.results_dir, suite.name, "run", carried) as log:
         outcome = _run(suite, force, only, log)
+        log.flush()  # the report selects the latest run's cells by run.json
         if report is not None:
             with timed("report"):
                 report(outcome)

@@ -103,3 +103,20 @@ def test_settings_that_cannot_change_the_weights_do_not_retrain(setup: dict[str,
     assert again.models["leaf2"].id == rec.outputs["finetuned"]
     distill(setup, trainings, monkeypatch)
     assert len(trainings) == 1
+
+
+def test_a_copied_results_folder_reuses_its_own_exports_and_leaves_the_original_alone(
+        setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`run --output` on a copy of a results folder: its record still names the original's export paths. Before,
+    they were moved out of the original (or, both existing, os.replace failed with a stack trace)."""
+    trainings: list[int] = []
+    suite, first = distill(setup, trainings, monkeypatch)
+    shutil.copytree(tmp_path / "results", tmp_path / "copy")
+    setup["raw"]["output"] = str(tmp_path / "copy")
+    again, rec = distill(setup, trainings, monkeypatch)
+    assert len(trainings) == 1
+    for variant, path in first.outputs.items():
+        if path:
+            assert (Path(path) / "modules.json").is_file(), f"the original's {variant} export was moved"
+            assert Path(rec.outputs[variant]).is_relative_to(again.distill_run_dir)
+            assert (Path(rec.outputs[variant]) / "modules.json").is_file()

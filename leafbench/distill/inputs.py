@@ -91,12 +91,18 @@ def changed_inputs(recorded: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 def reexport(rec: DistillRecord, outputs: dict[str, str | None]) -> DistillRecord:
-    """Move the exported folders to the current output names (the weights are the same)."""
+    """Move the exported folders to the current output names (the weights are the same). Each is looked up by its
+    name in the run folder the targets are in: a record that came with a copied or moved results folder (`run
+    --output`) still names the old folder's paths, whose files belong to that folder and are never moved."""
     moved = dict(rec.outputs)
     for variant, target in outputs.items():
         source = rec.outputs.get(variant)
-        if target and source and source != target and Path(source).is_dir():
-            os.replace(source, target)
+        if not (target and source):
+            moved[variant] = target
+            continue
+        here = Path(target).parent / Path(source).name
+        if here != Path(target) and here.is_dir():
+            os.replace(here, target)
             stderr.log(f"distill: output '{variant}' renamed {Path(source).name} -> {Path(target).name}")
         moved[variant] = target
     return rec.model_copy(update={"outputs": moved})

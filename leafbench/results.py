@@ -86,9 +86,10 @@ class RunLog:
     """The manifest of the run in progress (`run.json`), saved atomically as cells are added, so a crash leaves
     the cells that run had finished. Saves are at most one per `SAVE_EVERY_S` while cells stream in (each rewrites
     the whole manifest: one per cell was quadratic, ~5 s over the quickstart's 888 cells), flushed when the run
-    ends or fails; a SIGKILL can lose the last second's entries, whose cell files the next run reuses. `carry` keeps cells of the previous manifest that this run does not
-    revisit (`--only` runs part of a suite; `distill`/`throughput` alone revisit no cell), `carry_files` its other
-    records. With a `timer`, each save writes the stage timings so far."""
+    ends or fails; a SIGKILL can lose the last second's entries, whose cell files the next run reuses. `carry`
+    keeps cells of the previous manifest that this run does not revisit (`--only` runs part of a suite;
+    `distill`/`throughput` alone revisit no cell), `carry_files` its other records. With a `timer`, each save
+    writes the stage timings so far."""
 
     def __init__(self, results_dir: Path, suite: str, carry: Any = None, command: str = "run",
                  timer: StageTimer | None = None, carry_files: bool = False):

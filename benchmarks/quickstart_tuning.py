@@ -66,6 +66,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
                                  "add_sources": [{"packaged": "docstrings", "role": "document", "max_texts": 200}]},
     # a shorter training (#17: the first run's time): the test curve is flat off-domain after step 50
     "100 steps": {"max_steps": 100},
+    # the 256-d int8 figure (#17): the 256-d prefix counted twice in the loss; or four prefixes instead of two
+    "256 weighted twice": {"matryoshka_dims": [256, 256, 128]},
+    "prefixes 512-64": {"matryoshka_dims": [512, 256, 128, 64]},
 }
 
 

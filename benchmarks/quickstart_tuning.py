@@ -69,6 +69,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # the 256-d int8 figure (#17): the 256-d prefix counted twice in the loss; or four prefixes instead of two
     "256 weighted twice": {"matryoshka_dims": [256, 256, 128]},
     "prefixes 512-64": {"matryoshka_dims": [512, 256, 128, 64]},
+    # a slower cut (#17: the per-task quality target): 4 of the 12 layers
+    "4 layers": {"student_layers": 4},
 }
 
 

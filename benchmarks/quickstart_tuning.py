@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Generic question shapes, none a yardstick's own wording.
 QUESTIONS = ["what is {}?", "what does {} mean?", "how does {} work?", "why is {} important?", "when is {} used?",
              "how do you use {}?", "what are the types of {}?", "where is {} found?"]
+# 200 standard-library docstrings as training documents (~7 s of the teacher in bf16), no yardstick's text
+DOCSTRING_DOCUMENTS = {"packaged": "docstrings", "role": "document", "max_texts": 200}
 VARIANTS: dict[str, dict[str, Any]] = {
     "lr 3e-4 (the base)": {},
     "lr 6e-4": {"lr": 6e-4},
@@ -58,12 +60,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # a faster cut (#18): 2 of the teacher's 12 layers (first and last) instead of 3
     "2 layers": {"student_layers": 2},
     # Technical prose as training documents (#17: texts that teach): the training documents are all news and
-    # encyclopedia passages, the weakest yardsticks (cwe, construction-faq) long technical text. 200 standard-library
-    # docstrings as documents (~7 s of the teacher in bf16), no yardstick's text.
-    "docstring documents": {"add_sources": [{"packaged": "docstrings", "role": "document", "max_texts": 200}]},
+    # encyclopedia passages, the weakest yardsticks (cwe, construction-faq) long technical text.
+    "docstring documents": {"add_sources": [DOCSTRING_DOCUMENTS]},
     # the same at equal teacher time: 800 of the 1,000 BBC headlines give way to them
-    "docstrings for headlines": {"sources": {"bbc-news": {"max_texts": 200}},
-                                 "add_sources": [{"packaged": "docstrings", "role": "document", "max_texts": 200}]},
+    "docstrings for headlines": {"sources": {"bbc-news": {"max_texts": 200}}, "add_sources": [DOCSTRING_DOCUMENTS]},
     # a shorter training (#17: the first run's time): the test curve is flat off-domain after step 50
     "100 steps": {"max_steps": 100},
     # the 256-d int8 figure (#17): the 256-d prefix counted twice in the loss; or four prefixes instead of two

@@ -97,13 +97,10 @@ def reexport(rec: DistillRecord, outputs: dict[str, str | None]) -> DistillRecor
     moved = dict(rec.outputs)
     for variant, target in outputs.items():
         source = rec.outputs.get(variant)
-        if not (target and source):
-            moved[variant] = target
-            continue
-        here = Path(target).parent / Path(source).name
-        if here != Path(target) and here.is_dir():
+        here = Path(target).parent / Path(source).name if target and source else None
+        if here is not None and here != Path(target) and here.is_dir():
             os.replace(here, target)
-            stderr.log(f"distill: output '{variant}' renamed {Path(source).name} -> {Path(target).name}")
+            stderr.log(f"distill: output '{variant}' renamed {here.name} -> {Path(target).name}")
         moved[variant] = target
     return rec.model_copy(update={"outputs": moved})
 

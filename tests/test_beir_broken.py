@@ -5,8 +5,6 @@ naming the file and line, or with `strict: false` in one counted warning and BEI
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 import yaml
 
 from leafbench.assets import cache_dir
+from leafbench.cli import main
 from leafbench.config import TaskSpec
 from leafbench.datasets.beir import DOWNLOAD_MARKER, load_beir_folder
 from leafbench.datasets.tasks import load_task
@@ -112,17 +111,19 @@ def test_beir_downloads_stay_lenient_about_dangling_judgments() -> None:
         load_task(TaskSpec(beir="dangling", strict=True))
 
 
-def _run_cli(tmp_path: Path, model: Path, task: dict) -> subprocess.CompletedProcess:
+def _run_cli(tmp_path: Path, model: Path, task: dict, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """`leafbench run` in-process (`main` is the handler a subprocess would run, minus ~5-9 s of imports): code, stderr."""
     suite = tmp_path / "s.yaml"
     suite.write_text(yaml.safe_dump({"name": "broken", "output": str(tmp_path / "out"), "device": "cpu",
                                      "models": {"m": {"id": str(model)}}, "configs": {"m": {"standard": "m"}},
                                      "tasks": [task], "dims": ["full"], "precisions": ["float32"]}))
-    return subprocess.run([sys.executable, "-m", "leafbench.cli", "run", str(suite)], capture_output=True,
-                          text=True, timeout=300)
+    code = main(["run", str(suite)])
+    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("kind", ["path", "beir"])
-def test_cli_exit_2_with_one_line(tmp_path: Path, tiny_model: Path, kind: str) -> None:
+def test_cli_exit_2_with_one_line(tmp_path: Path, tiny_model: Path, kind: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
     write, rel, line, words, _ = CASES["qrels line repeated with another score"]
     if kind == "path":
         folder = write(tmp_path / "broken")
@@ -130,7 +131,7 @@ def test_cli_exit_2_with_one_line(tmp_path: Path, tiny_model: Path, kind: str) -
     else:
         folder = _cached_download("broken-cli", write)
         task = {"beir": "broken-cli"}
-    proc = _run_cli(tmp_path, tiny_model, task)
-    errors = [x for x in proc.stderr.splitlines() if str(folder) in x]  # besides the runner's progress lines
-    assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert errors[0].startswith(f"error: {folder / rel}:{line}: ") and words in errors[0], proc.stderr
+    code, stderr = _run_cli(tmp_path, tiny_model, task, capsys)
+    errors = [x for x in stderr.splitlines() if str(folder) in x]  # besides the runner's progress lines
+    assert code == 2 and len(errors) == 1 and "Traceback" not in stderr, stderr
+    assert errors[0].startswith(f"error: {folder / rel}:{line}: ") and words in errors[0], stderr

@@ -176,10 +176,11 @@ class DistillSpec(Strict):
 
     teacher: str | None = None  # None: a black-box teacher, every source must give `embeddings:`
     student: str
-    # Keep only this many of the init's transformer layers, evenly spaced (first and last kept), as
-    # sentence-transformers' distillation example cuts a student from its teacher: with `student: teacher` the leaf
-    # starts in the teacher's own space (None: the init as it is).
-    student_layers: int | None = Field(default=None, gt=0)
+    # Keep only this many of the init's transformer layers, evenly spaced (first and last kept), or the listed layer
+    # indices (0-based, as sentence-transformers' distillation example's layers_to_keep), as that example cuts a
+    # student from its teacher: with `student: teacher` the leaf starts in the teacher's own space (None: the init
+    # as it is).
+    student_layers: int | list[int] | None = None
     # `transformer`: the student is the `student` model (+ projection); `static`: the student is `student`'s own
     # token vectors (see StaticVectors) -> projection, trained with the same objective on the same teacher targets
     # (`training.lr` is the token vectors' learning rate, `training.projection_lr` the projection's).
@@ -209,6 +210,11 @@ class DistillSpec(Strict):
                                  f"off-domain task must stay out of training")
         if self.student_family == "static" and self.student_layers is not None:
             raise ValueError("student_layers: cuts a transformer; the static family has no layers (drop it)")
+        layers = self.student_layers
+        if isinstance(layers, int) and layers <= 0:
+            raise ValueError(f"student_layers: {layers} layers; expected a positive count or a list of layer indices")
+        if isinstance(layers, list) and (not layers or min(layers) < 0 or len(set(layers)) != len(layers)):
+            raise ValueError(f"student_layers: {layers}; expected distinct layer indices >= 0, at least one")
         if self.outputs.projection == self.outputs.finetuned:
             raise ValueError("outputs: 'projection' and 'finetuned' need different names")
         return self

@@ -43,6 +43,21 @@ def test_overrides_replace_fields(tmp_path: Path) -> None:
     assert suite.results_dir == tmp_path / "out" / "t" and suite.device == "cpu"
 
 
+@pytest.mark.parametrize("layers,expected", [
+    ("0", "student_layers: 0 layers; expected a positive count"),
+    ("[]", "student_layers: []; expected distinct layer indices"),
+    ("[0, 0, 11]", "student_layers: [0, 0, 11]; expected distinct layer indices"),
+    ("[-1, 11]", "student_layers: [-1, 11]; expected distinct layer indices"),
+])
+def test_bad_student_layers_are_one_line(tmp_path: Path, layers: str, expected: str) -> None:
+    distill = "distill:\n  teacher: teacher\n  student: teacher\n  data: {sources: [{packaged: vocabulary}]}\n"
+    path = write(tmp_path, GOOD + distill + f"  student_layers: {layers}\n")
+    with pytest.raises(UserError) as e:
+        load_suite(path)
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(str(path)) and expected in message, message
+
+
 @pytest.mark.parametrize("old,new,expected", [
     ("precisions: [float32, binary]", "precisions: [float16]", "precisions.0: Input should be"),
     ("  student: {id: some/student, dtype: bf16, max_seq_length: 64}",

@@ -319,3 +319,11 @@ def test_a_student_cut_from_the_teacher_keeps_evenly_spaced_layers(world, tmp_pa
     data["distill"]["student_layers"] = 3
     path.write_text(yaml.safe_dump(data))
     assert main(["distill", str(path), "--device", "cpu"]) == 2  # more layers than the init has: one line, exit 2
+    data["distill"]["student_layers"] = [2]
+    path.write_text(yaml.safe_dump(data))
+    assert main(["distill", str(path), "--device", "cpu"]) == 2  # a layer the init does not have
+    data["distill"]["student_layers"] = [0]  # listed: the first layer, which a count of 1 never keeps
+    path.write_text(yaml.safe_dump(data))
+    rec = _run(path)
+    assert rec["student_init"]["layers"] == [0]
+    assert len(SentenceTransformer(rec["outputs"]["finetuned"], device="cpu")[0].auto_model.encoder.layer) == 1

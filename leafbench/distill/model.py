@@ -68,8 +68,9 @@ def build_student(init, teacher_dim: int, normalize: bool, device: str, architec
     return SentenceTransformer(modules=modules, device=device)
 
 
-def keep_layers(init, n: int) -> list[int]:
-    """Cut the init's transformer to `n` evenly spaced layers (first and last kept), in place; returns their indices.
+def keep_layers(init, n: int | list[int]) -> list[int]:
+    """Cut the init's transformer to `n` evenly spaced layers (first and last kept), or to the listed layer indices,
+    in place; returns the indices kept, in order.
 
     A student cut from the teacher keeps the teacher's embeddings and a subset of its layers, so it starts in the
     teacher's space instead of being projected into it (sentence-transformers' model distillation example does the
@@ -81,9 +82,14 @@ def keep_layers(init, n: int) -> list[int]:
     if not isinstance(layers, torch.nn.ModuleList):
         raise ValueError(f"{type(auto).__name__} has no encoder.layer list to cut")
     total = len(layers)
-    if n > total:
+    if isinstance(n, list):
+        if max(n) >= total:
+            raise ValueError(f"student_layers: layer {max(n)} does not exist; the init has layers 0-{total - 1}")
+        keep = sorted(n)
+    elif n > total:
         raise ValueError(f"student_layers: {n} is more than the init's {total} transformer layers")
-    keep = [total - 1] if n == 1 else sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
+    else:
+        keep = [total - 1] if n == 1 else sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
     encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
     auto.config.num_hidden_layers = len(keep)
     return keep

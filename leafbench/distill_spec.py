@@ -179,7 +179,7 @@ class DistillSpec(Strict):
     # Keep only this many of the init's transformer layers, evenly spaced (first and last kept), or the listed layer
     # indices (0-based, as sentence-transformers' distillation example's layers_to_keep), as that example cuts a
     # student from its teacher: with `student: teacher` the leaf starts in the teacher's own space (None: the init
-    # as it is).
+    # as it is). For the static family, the model whose token vectors are taken is cut (fewer layers per token).
     student_layers: int | list[int] | None = None
     # `transformer`: the student is the `student` model (+ projection); `static`: the student is `student`'s own
     # token vectors (see StaticVectors) -> projection, trained with the same objective on the same teacher targets
@@ -208,8 +208,6 @@ class DistillSpec(Strict):
             if name in trained:
                 raise ValueError(f"off_domain_tasks: '{name}' is also a training source (data.sources); an "
                                  f"off-domain task must stay out of training")
-        if self.student_family == "static" and self.student_layers is not None:
-            raise ValueError("student_layers: cuts a transformer; the static family has no layers (drop it)")
         layers = self.student_layers
         if isinstance(layers, int) and layers <= 0:
             raise ValueError(f"student_layers: {layers} layers; expected a positive count or a list of layer indices")

@@ -215,15 +215,51 @@ def test_the_static_section_stays_out_of_a_transformer_runs_identity(world, tmp_
     assert "static" not in json.dumps(identity["distill"])
 
 
-def test_a_static_family_with_student_layers_is_one_clear_error(world, tmp_path: Path) -> None:
+def test_token_vectors_from_a_cut_are_the_cut_models_and_leave_the_suites_model_whole(world, tmp_path: Path) -> None:
+    """`student_layers` on the static family: the token vectors are those of the model cut to the layers (as the
+    transformer family cuts its init), under their own store key, and the suite's loaded model is whole after."""
+    from sentence_transformers import SentenceTransformer
+
+    from leafbench.distill.model import keep_layers
+
+    suite, service = _service(static_suite(world, tmp_path / "cut"))
+    encoder = service.encoder("teacher")
+    hf = encoder.model.tokenizer
+    words = kept_tokens(hf.get_vocab(), set(hf.all_special_tokens), STATIC["vocabulary"])[-4:]
+    before = encoder.encode(words, "document")
+    whole, _ = raw_token_vectors(encoder, service.store, words)
+    result = static_embedding(encoder, service.store, StaticVectors(**STATIC), [1])
+    assert result.layers == [1] and result.computed_tokens == result.vocabulary  # its own key: none reused
+    cut_model = SentenceTransformer(str(world["teacher"]), device="cpu")
+    assert keep_layers(cut_model, [1]) == [1]
+    cut_encoder = Encoder("teacher", encoder.spec, "cpu")
+    cut_encoder.model = cut_model
+    expected, _ = raw_token_vectors(cut_encoder, type(service.store)(tmp_path / "other-store"), words)
+    again, computed = raw_token_vectors(encoder, service.store, words, [1])
+    assert computed == 0  # stored by static_embedding under the cut's key
+    np.testing.assert_allclose(again, expected, atol=1e-5)  # float32, other batch shapes: summation order
+    assert not np.allclose(again, whole, atol=1e-3)
+    np.testing.assert_array_equal(encoder.encode(words, "document"), before)  # the grid's teacher is whole again
+
+
+def test_student_layers_on_the_static_family_name_its_run_folder_and_a_missing_layer_is_one_line(
+        world, tmp_path: Path) -> None:
+    from leafbench.distill.stage import run_distill
     from leafbench.errors import UserError
 
-    path = static_suite(world, tmp_path)
-    suite = yaml.safe_load(path.read_text())
-    suite["distill"]["student_layers"] = 2
-    path.write_text(yaml.safe_dump(suite))
-    with pytest.raises((UserError, ValueError), match="student_layers"):
-        load_suite(path)
+    def with_layers(folder: Path, layers: object) -> Path:
+        path = static_suite(world, folder)
+        suite = yaml.safe_load(path.read_text())
+        suite["distill"]["student_layers"] = layers
+        path.write_text(yaml.safe_dump(suite))
+        return path
+
+    base = load_suite(static_suite(world, tmp_path / "a")).distill_run_dir.name
+    assert len({base, load_suite(with_layers(tmp_path / "b", [1])).distill_run_dir.name,
+                load_suite(with_layers(tmp_path / "c", [0])).distill_run_dir.name}) == 3
+    suite, service = _service(with_layers(tmp_path / "d", [0, 5]))
+    with pytest.raises(UserError, match=r"^distill.student_layers: .*layer 5 does not exist; the init has layers 0-1$"):
+        run_distill(suite, service)
 
 
 def test_throughput_measures_the_static_leaf_with_its_tokenizer_and_counts_its_table_apart(

@@ -91,13 +91,14 @@ _ARCHITECTURE = {"leaf": "transformer -> mean pooling -> Dense {s} -> {t} -> Nor
 
 def _init_line(init) -> str:
     """The card's 'student init' row: the transformer it started from, or how its token vectors were made."""
+    cut = f", cut to its transformer layers {init.layers}" if init.layers else ""
     if init.static is not None:
         st = init.static
         pca = f"PCA to {st.pca_dims}" if st.pca_dims else "no PCA"
         sif = f"SIF {st.sif_coefficient}" if st.sif_coefficient else "no SIF"
-        return (f"static: `{init.id}`'s own token vectors (model2vec distillation: {st.vocabulary} tokens, {pca}, "
-                f"{sif}; {st.seconds:.0f} s, {st.computed_tokens} tokens computed), ridge-initialised projection")
-    cut = f", cut to its transformer layers {init.layers}" if init.layers else ""
+        return (f"static: `{init.id}`'s own token vectors{cut} (model2vec distillation: {st.vocabulary} tokens, "
+                f"{pca}, {sif}; {st.seconds:.0f} s, {st.computed_tokens} tokens computed), ridge-initialised "
+                f"projection")
     return f"`{init.id}` ({init.dim}-d){cut}, ridge-initialised projection"
 
 

@@ -68,6 +68,31 @@ def build_student(init, teacher_dim: int, normalize: bool, device: str, architec
     return SentenceTransformer(modules=modules, device=device)
 
 
+def layer_plan(auto, n: int | list[int]) -> list[int]:
+    """The indices of the transformer's layers to keep: `n` evenly spaced (first and last kept), or the listed ones,
+    sorted; ValueError when the model has no layer list or fewer layers."""
+    total = len(_layer_list(auto))
+    if isinstance(n, list):
+        if max(n) >= total:
+            raise ValueError(f"student_layers: layer {max(n)} does not exist; the init has layers 0-{total - 1}")
+        return sorted(n)
+    if n > total:
+        raise ValueError(f"student_layers: {n} is more than the init's {total} transformer layers")
+    return [total - 1] if n == 1 else sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
+
+
+def _layer_list(auto) -> torch.nn.ModuleList:
+    layers = getattr(getattr(auto, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise ValueError(f"{type(auto).__name__} has no encoder.layer list to cut")
+    return layers
+
+
+def _set_layers(auto, layers: torch.nn.ModuleList) -> None:
+    auto.encoder.layer = layers
+    auto.config.num_hidden_layers = len(layers)
+
+
 def keep_layers(init, n: int | list[int]) -> list[int]:
     """Cut the init's transformer to `n` evenly spaced layers (first and last kept), or to the listed layer indices,
     in place; returns the indices kept, in order.
@@ -77,22 +102,26 @@ def keep_layers(init, n: int | list[int]) -> list[int]:
     same with layers_to_keep).
     """
     auto = init[0].auto_model
-    encoder = getattr(auto, "encoder", None)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, torch.nn.ModuleList):
-        raise ValueError(f"{type(auto).__name__} has no encoder.layer list to cut")
-    total = len(layers)
-    if isinstance(n, list):
-        if max(n) >= total:
-            raise ValueError(f"student_layers: layer {max(n)} does not exist; the init has layers 0-{total - 1}")
-        keep = sorted(n)
-    elif n > total:
-        raise ValueError(f"student_layers: {n} is more than the init's {total} transformer layers")
-    else:
-        keep = [total - 1] if n == 1 else sorted({round(i * (total - 1) / (n - 1)) for i in range(n)})
-    encoder.layer = torch.nn.ModuleList([layers[i] for i in keep])
-    auto.config.num_hidden_layers = len(keep)
+    keep = layer_plan(auto, n)
+    layers = _layer_list(auto)
+    _set_layers(auto, torch.nn.ModuleList([layers[i] for i in keep]))
     return keep
+
+
+@contextlib.contextmanager
+def running_layers(auto, keep: list[int] | None) -> Iterator[None]:
+    """Inside the block the transformer `auto` runs only the layers `keep` (a `layer_plan`; None: all of them), and
+    it is whole again after it: the static family's token vectors come from a cut of the suite's loaded model, which
+    the grid still uses whole, without a second copy of its weights."""
+    if keep is None:
+        yield
+        return
+    layers = _layer_list(auto)
+    _set_layers(auto, torch.nn.ModuleList([layers[i] for i in keep]))
+    try:
+        yield
+    finally:
+        _set_layers(auto, layers)
 
 
 def projection(model) -> torch.nn.Linear:

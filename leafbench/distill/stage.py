@@ -110,11 +110,12 @@ def _init(suite: Suite, service: EmbeddingService):
     spec = suite.distill_spec
     encoder = service.encoder(spec.student)
     if spec.student_family == "static":
-        static = static_embedding(encoder, service.store, spec.static)
-        stderr.log(f"distill: static token vectors {static.vocabulary} x {static.dim} from '{spec.student}' in "
-                   f"{static.seconds:.1f} s ({static.computed_tokens} tokens run through the model, the rest "
+        static = static_embedding(encoder, service.store, spec.static, spec.student_layers)
+        cut = f" cut to its layers {static.layers}" if static.layers else ""
+        stderr.log(f"distill: static token vectors {static.vocabulary} x {static.dim} from '{spec.student}'{cut} "
+                   f"in {static.seconds:.1f} s ({static.computed_tokens} tokens run through the model, the rest "
                    f"from the store)")
-        return SentenceTransformer(modules=[static.module], device=encoder.device), None, static
+        return SentenceTransformer(modules=[static.module], device=encoder.device), static.layers, static
     init = load_sentence_transformer(suite.models[spec.student].id, encoder.device, field=f"models.{spec.student}.id")
     if spec.student_layers is None:
         return init, None, None

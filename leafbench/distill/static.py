@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from leafbench.distill.model import layer_plan, running_layers
 from leafbench.distill_spec import STATIC_VERSION, StaticVectors
 from leafbench.encoders import Encoder
 from leafbench.errors import UserError
@@ -51,6 +52,7 @@ class StaticVectorsResult:
     dim: int  # after PCA
     computed_tokens: int  # tokens run through the model now (the rest came from the store)
     seconds: float
+    layers: list[int] | None = None  # the model's transformer layers that ran (distill.student_layers), None: all
 
 
 def kept_tokens(vocab: dict[str, int], specials: set[str], size: int | None) -> list[str]:
@@ -91,14 +93,17 @@ def _bf16(encoder: Encoder):
     return contextlib.nullcontext()
 
 
-def raw_token_vectors(encoder: Encoder, store: EmbeddingStore, tokens: list[str]) -> tuple[np.ndarray, int]:
+def raw_token_vectors(encoder: Encoder, store: EmbeddingStore, tokens: list[str],
+                      layers: list[int] | None = None) -> tuple[np.ndarray, int]:
     """Mean-pooled `[CLS] token [SEP]` outputs of the encoder's transformer for each token, as model2vec's
     `create_embeddings` computes them, through the store; returns them and how many were computed now. Not
-    model2vec's function itself: under bf16 autocast its pooling returns bf16, which it cannot hand to numpy."""
+    model2vec's function itself: under bf16 autocast its pooling returns bf16, which it cannot hand to numpy.
+    `layers`: the transformer's layers that run (the caller has cut it to them), part of the store's key."""
     hf = encoder.model.tokenizer
     vocab = hf.get_vocab()
     auto = encoder.model[0].auto_model
-    namespace = {**encoder.cache_namespace("document"), "static_token_vectors": STATIC_VERSION}
+    namespace = {**encoder.cache_namespace("document"), "static_token_vectors": STATIC_VERSION,
+                 **({"layers": layers} if layers is not None else {})}
     frame = list(hf("", add_special_tokens=True)["input_ids"])  # the model's specials around an empty text
     computed = 0
 
@@ -130,8 +135,12 @@ def table(raw: np.ndarray, cfg: StaticVectors, unk_row: int | None) -> np.ndarra
 
 
 @timed("token vectors")
-def static_embedding(encoder: Encoder, store: EmbeddingStore, cfg: StaticVectors) -> StaticVectorsResult:
-    """The StaticEmbedding module distilled from the encoder's model, with its tokenizer cut to the vocabulary."""
+def static_embedding(encoder: Encoder, store: EmbeddingStore, cfg: StaticVectors,
+                     cut: int | list[int] | None = None) -> StaticVectorsResult:
+    """The StaticEmbedding module distilled from the encoder's model, with its tokenizer cut to the vocabulary.
+
+    `cut` (distill.student_layers): the token vectors come from the model's transformer cut to those layers, at a
+    fraction of the whole model's forward cost (the vectors are PCA-reduced and projected anyway)."""
     from leafbench.st_compat import st_modules
 
     t0 = time.perf_counter()
@@ -143,8 +152,15 @@ def static_embedding(encoder: Encoder, store: EmbeddingStore, cfg: StaticVectors
     if cfg.pca_dims is not None and cfg.pca_dims > min(encoder.dim, len(tokens)):
         raise UserError(f"distill.static.pca_dims: {cfg.pca_dims} is more than the model's {encoder.dim} "
                         f"dimensions or the {len(tokens)} tokens kept; lower it or set null")
-    raw, computed = raw_token_vectors(encoder, store, tokens)
+    auto = encoder.model[0].auto_model
+    try:
+        layers = layer_plan(auto, cut) if cut is not None else None
+    except ValueError as e:
+        raise UserError(f"distill.student_layers: {e}") from None
+    with running_layers(auto, layers):
+        raw, computed = raw_token_vectors(encoder, store, tokens, layers)
     unk = tokens.index(hf.unk_token) if hf.unk_token in tokens else None
     vectors = table(raw, cfg, unk)
     module = st_modules().StaticEmbedding(cut_tokenizer(hf.backend_tokenizer, tokens), embedding_weights=vectors)
-    return StaticVectorsResult(module, len(tokens), int(vectors.shape[1]), computed, time.perf_counter() - t0)
+    return StaticVectorsResult(module, len(tokens), int(vectors.shape[1]), computed, time.perf_counter() - t0,
+                               layers)

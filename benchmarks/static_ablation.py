@@ -9,7 +9,7 @@ cost (seconds, tokens computed now; the rest came from the embedding store) and 
 
 Teacher targets and token vectors go through the shared embedding store: the first variant pays for them.
 
-    python benchmarks/static_ablation.py [--suite suites/static-probe.yaml] [--only NAME ...] [--output DIR]
+    python benchmarks/static_ablation.py [--suite suites/quickstart-dev.yaml] [--only NAME ...] [--output DIR]
     python benchmarks/static_ablation.py --table
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from ablation_cli import ablation_parser, add_row, chosen_variants, print_table, run_distill_suite, slug
+from ablation_cli import ablation_parser, add_row, chosen_variants, one_stage, print_table, run_distill_suite, slug
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -39,16 +39,20 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "vocabulary 8000": {"static": {"vocabulary": 8000}},
     "vocabulary 16000": {"static": {"vocabulary": 16000}},
     "no PCA (768-d vectors)": {"static": {"pca_dims": None}},
+    # #17 (the first run's time): the token vectors from a cut of the teacher, a fraction of its forward cost
+    **{f"token vectors from layers {', '.join(map(str, cut))}": {"student_layers": list(cut)}
+       for cut in ((0, 8, 11), (0, 11), (0,))},
 }
 
 
 def variant_suite(name: str, change: dict[str, Any], output: Path, base: Path) -> Path:
-    raw = yaml.safe_load(base.read_text())
+    raw = one_stage(yaml.safe_load(base.read_text()), "static")  # the quickstart lists two stages
     raw["name"], raw["output"] = f"static-ablation-{slug(name)[:60]}", str(output)
-    raw.pop("throughput", None)
     distill = raw["distill"]
     distill["static"] = {**distill["static"], **change.get("static", {})}
     distill["training"] = {**distill["training"], **change.get("training", {})}
+    if "student_layers" in change:  # the cut of the model the token vectors come from
+        distill["student_layers"] = change["student_layers"]
     path = output / f"{raw['name']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -71,8 +71,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "prefixes 512-64": {"matryoshka_dims": [512, 256, 128, 64]},
     # a slower cut (#17: the per-task quality target): 4 of the 12 layers
     "4 layers": {"student_layers": 4},
-    # which 3 layers (#17): the base keeps 0, 8, 11 since these rows; before them it was the evenly spaced 0, 6, 11
-    **{f"layers 0, {middle}, 11": {"student_layers": [0, middle, 11]} for middle in (3, 6, 7, 9, 10)},
+    # which 3 layers (#17): the base kept 0, 8, 11 from these rows (0, 6, 11 before them) until it took 0, 8, 10, 11
+    **{f"layers 0, {middle}, 11": {"student_layers": [0, middle, 11]} for middle in (3, 6, 7, 8, 9, 10)},
 }
 
 

@@ -12,6 +12,7 @@ compute the encoding reaches.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from typing import Any
 
@@ -35,13 +36,18 @@ def resolve_device(device: str) -> str:
 
 
 def native_bf16(device: str) -> bool:
-    """Whether bf16 compute is fast on `device`: CUDA with bf16 support, or a CPU whose oneDNN has bf16 kernels.
+    """Whether bf16 compute is fast on `device`: CUDA with bf16 support, or a CPU with bf16 instructions.
 
-    On CPUs without them (no AVX-512) autocast emulates bf16 and runs 6-8x *slower* than fp32 (measured here on an
-    AVX2-only EPYC: MiniLM-L6 38 -> 6 docs/s, mpnet 6 -> 0.7 docs/s at 128 tokens).
+    On x86 that means avx512_bf16 or AMX. oneDNN's own check (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) accepts
+    any AVX-512 CPU, but without those instructions it emulates bf16, and autocast runs *slower* than fp32: 2.5-3.7x
+    on an AVX-512 Xeon without avx512_bf16 (2026-12-07, benchmarks/dtype.py: mpnet 81 -> 28 queries/s, 21 -> 6
+    docs/s at 64 tokens), 6-8x on an AVX2-only EPYC (MiniLM-L6 38 -> 6 docs/s, mpnet 6 -> 0.7 docs/s at 128 tokens).
+    Elsewhere (ARM) oneDNN's check asks for the CPU's bf16 extension, which is the question asked here.
     """
     if device.startswith("cuda"):
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

@@ -1,0 +1,28 @@
+"""`dtype: auto` asks the CPU for bf16 instructions, not oneDNN (which says yes to any AVX-512 CPU and emulates)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import leafbench.hardware as hardware
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "native"), [(False, False, False), (True, False, True),
+                                                            (False, True, True)])
+def test_x86_bf16_needs_its_instructions(monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool,
+                                         native: bool) -> None:
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # AVX-512 without bf16 says yes
+    assert hardware.native_bf16("cpu") is native
+    assert hardware.resolve_dtype("auto", "cpu") == ("bf16" if native else "fp32")
+
+
+@pytest.mark.parametrize("arm_bf16", [False, True])
+def test_other_cpus_ask_onednn(monkeypatch: pytest.MonkeyPatch, arm_bf16: bool) -> None:
+    monkeypatch.setattr(hardware.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # not consulted off x86
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: arm_bf16)
+    assert hardware.native_bf16("cpu") is arm_bf16

@@ -38,20 +38,22 @@ def resolve_device(device: str) -> str:
 def native_bf16(device: str) -> bool:
     """Whether bf16 compute is fast on `device`: CUDA with bf16 support, or a CPU with bf16 instructions.
 
-    On x86 that means avx512_bf16 or AMX. oneDNN's own check (`torch.ops.mkldnn._is_mkldnn_bf16_supported`) accepts
-    any AVX-512 CPU, but without those instructions it emulates bf16, and autocast runs *slower* than fp32: 2.5-3.7x
-    on an AVX-512 Xeon without avx512_bf16 (2026-12-07, benchmarks/dtype.py: mpnet 81 -> 28 queries/s, 21 -> 6
-    docs/s at 64 tokens), 6-8x on an AVX2-only EPYC (MiniLM-L6 38 -> 6 docs/s, mpnet 6 -> 0.7 docs/s at 128 tokens).
+    On x86 that means avx512_bf16 or AMX, and oneDNN allowed to use them. oneDNN's own check
+    (`torch.ops.mkldnn._is_mkldnn_bf16_supported`, which honours a cap such as `ONEDNN_MAX_CPU_ISA=AVX2`) accepts any
+    AVX-512 CPU, but without those instructions it emulates bf16 and autocast runs *slower* than fp32: 2.5-3.7x on an
+    AVX-512 Xeon without avx512_bf16 (2026-12-07, benchmarks/dtype.py: mpnet 72 -> 25 queries/s, 21 -> 6 docs/s at
+    64 tokens), 6-8x on an AVX2-only EPYC (MiniLM-L6 38 -> 6 docs/s, mpnet 6 -> 0.7 docs/s at 128 tokens).
     Elsewhere (ARM) oneDNN's check asks for the CPU's bf16 extension, which is the question asked here.
     """
     if device.startswith("cuda"):
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        onednn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        return onednn and bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return onednn
 
 
 def resolve_dtype(dtype: str, device: str) -> str:

@@ -8,14 +8,16 @@ import torch
 import leafbench.hardware as hardware
 
 
-@pytest.mark.parametrize(("avx512_bf16", "amx", "native"), [(False, False, False), (True, False, True),
-                                                            (False, True, True)])
+@pytest.mark.parametrize(("avx512_bf16", "amx", "onednn", "native"),
+                         [(False, False, True, False),   # AVX-512 without bf16: oneDNN says yes and emulates
+                          (True, False, True, True), (False, True, True, True),
+                          (True, True, False, False)])   # capped (ONEDNN_MAX_CPU_ISA=AVX2, as make test-avx2 runs)
 def test_x86_bf16_needs_its_instructions(monkeypatch: pytest.MonkeyPatch, avx512_bf16: bool, amx: bool,
-                                         native: bool) -> None:
+                                         onednn: bool, native: bool) -> None:
     monkeypatch.setattr(hardware.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
-    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)  # AVX-512 without bf16 says yes
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
     assert hardware.native_bf16("cpu") is native
     assert hardware.resolve_dtype("auto", "cpu") == ("bf16" if native else "fp32")
 

@@ -64,7 +64,11 @@ def resolve_dtype(dtype: str, device: str) -> str:
 
 
 def device_info(device: str) -> dict[str, Any]:
-    """Device and software facts that change speed: device name, CPU model, threads, CUDA version, GPU memory."""
+    """Device and software facts that change speed: device name, CPU model, threads, CUDA version, GPU memory.
+
+    On CPU also the kernels ATen dispatches to (`cpu_capability`: AVX2, AVX512, ...) and whether bf16 is native: a
+    virtual machine's CPU name ("Intel Xeon Processor @ 2.80GHz") does not say which of the two CPU kinds it is.
+    """
     info: dict[str, Any] = {
         "device": device,
         "device_name": cpu_model(),
@@ -75,6 +79,8 @@ def device_info(device: str) -> dict[str, Any]:
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda,
         "mkldnn": bool(torch.backends.mkldnn.is_available()),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "native_bf16": native_bf16(device),
     }
     if device.startswith("cuda"):
         props = torch.cuda.get_device_properties(torch.device(device))

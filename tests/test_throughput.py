@@ -210,6 +210,8 @@ def test_spread_and_hardware() -> None:
     assert s["q1"] == 1.75 and s["q3"] == 4.75 and s["iqr"] == 3
     info = device_info("cpu")
     assert info["device"] == "cpu" and info["cpu_count"] >= 1 and info["torch_threads"] >= 1
+    assert isinstance(info["cpu_capability"], str) and info["cpu_capability"]  # AVX2, AVX512, DEFAULT, ...
+    assert isinstance(info["native_bf16"], bool)
     peak = matmul_peak("cpu", "fp32", (64, 128))
     assert peak["gflops"] == max(peak["gflops_by_size"].values()) > 0 and list(peak["gflops_by_size"]) == ["64", "128"]
     assert "n = 64, 128" in peak["method"] and peak["dtype"] == "fp32"

@@ -42,7 +42,7 @@ def native_bf16(device: str) -> bool:
     (`torch.ops.mkldnn._is_mkldnn_bf16_supported`, which honours a cap such as `ONEDNN_MAX_CPU_ISA=AVX2`) accepts any
     AVX-512 CPU, but without those instructions it emulates bf16 and autocast runs *slower* than fp32: 2.5-3.7x on an
     AVX-512 Xeon without avx512_bf16 (2026-12-07, benchmarks/dtype.py: mpnet 72 -> 25 queries/s, 21 -> 6 docs/s at
-    64 tokens), 6-8x on an AVX2-only EPYC (MiniLM-L6 38 -> 6 docs/s, mpnet 6 -> 0.7 docs/s at 128 tokens).
+    64 tokens), 6-8x on an AVX2-only EPYC given `dtype: bf16` (MiniLM-L6 38 -> 6 docs/s, mpnet 6 -> 0.7 docs/s).
     Elsewhere (ARM) oneDNN's check asks for the CPU's bf16 extension, which is the question asked here.
     """
     if device.startswith("cuda"):

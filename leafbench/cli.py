@@ -42,6 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     suite = load_suite(args.suite, _suite_overrides(args))  # before importing torch: a suite mistake fails at once
     from leafbench.runner import RunOutcome, run_suite
+    from leafbench.hardware import machine_line
     from leafbench.summary import grid_table, timings_table
 
     if args.ray:
@@ -65,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             report_after_run(outcome.results_dir, Path(suite.output), suite.name)
 
     outcome = run_suite(suite, force=args.force, only=args.only, report=report)
-    out.print(timings_table(outcome.timings))
+    out.print(timings_table(outcome.timings, machine=machine_line(outcome.machine)))
     out.print(f"{outcome.computed} cells computed, {outcome.reused} reused, {outcome.encoded_texts} texts encoded, "
               f"{outcome.seconds:.1f} s -> {outcome.results_dir}")
     return 0

@@ -48,6 +48,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     """Only the distill stage of a suite: train (or continue, or reuse) and export."""
     from leafbench.config import load_suite
     from leafbench.embed import EmbeddingService
+    from leafbench.hardware import run_machine
     from leafbench.results import recorded_run
     from leafbench.runner import carry_all, distill_stage
 
@@ -57,7 +58,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
     service = EmbeddingService(suite.models, device=suite.device, executor=suite.executor)
     # under the results lock and in run.json like `leafbench run`: a run of the same suite meanwhile would
     # otherwise share the checkpoint folder (each save removes the other checkpoints)
-    with recorded_run(suite.results_dir, suite.name, "distill", carry_all, carry_files=True) as log:
+    with recorded_run(suite.results_dir, suite.name, "distill", carry_all, carry_files=True,
+                      machine=run_machine(suite.device)) as log:
         records = [distill_stage(stage, service, log, restart=args.restart, force=args.force)
                    for stage in suite.distill_stages()]
     out = Console()

@@ -89,6 +89,23 @@ def device_info(device: str) -> dict[str, Any]:
     return info
 
 
+def run_machine(device: str) -> dict[str, Any]:
+    """What a run's stage times were measured on (`run.json`'s `machine`): `device_info` of the device the suite
+    resolves to, and the load as the run starts. A timing without them cannot be compared with another."""
+    return {**device_info(resolve_device(device)), "load_average": load_average()}
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """One line for the end-of-run table: "<CPU or GPU name>, <n> threads, AVX512, bf16 not native"."""
+    if not machine:
+        return ""
+    parts = [str(machine.get("device_name")), f"{machine.get('torch_threads')} torch threads"]
+    if machine.get("device") == "cpu":
+        parts.append(str(machine.get("cpu_capability")))
+    parts.append("bf16 native" if machine.get("native_bf16") else "bf16 not native")
+    return ", ".join(parts)
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize(torch.device(device))

@@ -108,6 +108,7 @@ class RunManifest(_Record):
     cells: list[ManifestCell] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)  # other records of the run (the distill record), relative
     timings: dict[str, Any] = Field(default_factory=dict)  # leafbench.timing.StageTimer.as_dict(): stages, encodes
+    machine: dict[str, Any] = Field(default_factory=dict)  # leafbench.hardware.run_machine(): where they were timed
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -89,17 +89,18 @@ class RunLog:
     ends or fails; a SIGKILL can lose the last second's entries, whose cell files the next run reuses. `carry`
     keeps cells of the previous manifest that this run does not revisit (`--only` runs part of a suite;
     `distill`/`throughput` alone revisit no cell), `carry_files` its other records. With a `timer`, each save
-    writes the stage timings so far."""
+    writes the stage timings so far; `machine` (leafbench.hardware.run_machine) says what they were measured on."""
 
     def __init__(self, results_dir: Path, suite: str, carry: Any = None, command: str = "run",
-                 timer: StageTimer | None = None, carry_files: bool = False):
+                 timer: StageTimer | None = None, carry_files: bool = False,
+                 machine: dict[str, Any] | None = None):
         self.results_dir = Path(results_dir)
         self.timer = timer
         previous = read_record(self.results_dir / RUN_MANIFEST, RunManifest)
         kept = [c for c in previous.cells if carry(c)] if previous is not None and carry is not None else []
         files = list(previous.files) if previous is not None and carry_files else []
         self.manifest = RunManifest(suite=suite, command=command, status="running", started=now(), updated=now(),
-                                    cells=kept, files=files)
+                                    cells=kept, files=files, machine=machine or {})
         # Saved from the first cell on: a run that stops before finishing any cell leaves the last manifest as is.
         self._saved_at = -math.inf
         self._pending = False
@@ -228,14 +229,15 @@ def _try_flock(fd: int, kind: int, attempts: int = 1) -> bool:
 
 @contextlib.contextmanager
 def recorded_run(results_dir: Path, suite: str, command: str, carry: Callable[[ManifestCell], bool] | None,
-                 carry_files: bool = False) -> Iterator[RunLog]:
+                 carry_files: bool = False, machine: dict[str, Any] | None = None) -> Iterator[RunLog]:
     """What every writing command runs inside: the folder's lock, temp files of a killed writer removed, a
     `StageTimer` active, and its `RunLog` (timings included), marked complete when the block ends normally."""
     with results_lock(results_dir, command):
         remove_temp_files(results_dir)  # half-written files of a killed writer; the lock says none is live
         timer = StageTimer()
         with timer.active():
-            log = RunLog(results_dir, suite, carry=carry, command=command, timer=timer, carry_files=carry_files)
+            log = RunLog(results_dir, suite, carry=carry, command=command, timer=timer, carry_files=carry_files,
+                         machine=machine)
             try:
                 yield log
             except BaseException:

@@ -13,6 +13,7 @@ from leafbench.distill.record import DistillRecord
 from leafbench.embed import EmbeddingService
 from leafbench.errors import UserError
 from leafbench.evaluate.retrieval import RetrievalGrid, check_config_dims
+from leafbench.hardware import run_machine
 from leafbench.progress import stderr
 from leafbench.records import ManifestCell, MtebCell, RetrievalCell
 from leafbench.results import RunLog, recorded_run
@@ -32,6 +33,7 @@ class RunOutcome:
     mteb_records: list[MtebCell] = field(default_factory=list)
     mteb_leaderboard: Path | None = None
     timings: dict[str, Any] = field(default_factory=dict)  # leafbench.timing.StageTimer.as_dict(), as in run.json
+    machine: dict[str, Any] = field(default_factory=dict)  # leafbench.hardware.run_machine(), as in run.json
 
 
 def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None,
@@ -42,14 +44,14 @@ def run_suite(suite: Suite, force: bool = False, only: list[str] | None = None,
     def carried(cell: ManifestCell) -> bool:  # --only: the suite's other tasks stay in the latest run
         return bool(only) and cell.task not in only
 
-    with recorded_run(suite.results_dir, suite.name, "run", carried) as log:
+    with recorded_run(suite.results_dir, suite.name, "run", carried, machine=run_machine(suite.device)) as log:
         outcome = _run(suite, force, only, log)
         log.flush()  # the report selects the latest run's cells by run.json
         if report is not None:
             with timed("report"):
                 report(outcome)
     assert log.timer is not None
-    outcome.timings = log.timer.as_dict()
+    outcome.timings, outcome.machine = log.timer.as_dict(), log.manifest.machine
     outcome.seconds = log.timer.total_seconds
     return outcome
 

@@ -32,11 +32,12 @@ def grid_table(records: list[RetrievalCell], metric: str = "NDCG@10") -> Table:
     return table
 
 
-def timings_table(timings: dict[str, Any], depth: int = 3) -> Table:
+def timings_table(timings: dict[str, Any], depth: int = 3, machine: str = "") -> Table:
     """One screen of stage times (run.json's `timings`): each stage and sub-stage to `depth` levels with its share
-    of the wall time, then every encoding pass (stage, model, role) with its texts and texts/s."""
+    of the wall time, then every encoding pass (stage, model, role) with its texts and texts/s. `machine` (one
+    line, leafbench.hardware.machine_line) heads it: a time means little without the CPU it was taken on."""
     total = float(timings.get("total_s") or 0.0)
-    table = Table(title=f"time: {total:.1f} s", show_lines=False)
+    table = Table(title=f"time: {total:.1f} s" + (f" on {machine}" if machine else ""), show_lines=False)
     for col, justify in (("stage", "left"), ("seconds", "right"), ("share", "right"), ("calls", "right"),
                          ("texts", "right"), ("texts/s", "right")):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ def test_a_run_records_its_stage_timings_and_ends_with_their_summary(tmp_path: P
 
     # a store of its own: other tests of the session embed the same tiny model and folder, and this one times encoding
     monkeypatch.setenv("LEAFBENCH_CACHE", str(tmp_path / "cache"))
+    from leafbench.hardware import machine_line
     from leafbench.runner import run_suite
     from leafbench.summary import timings_table
 
@@ -72,9 +73,13 @@ def test_a_run_records_its_stage_timings_and_ends_with_their_summary(tmp_path: P
     encoded = {(e["stage"], e["role"]): e["texts"] for e in timings["encoded"]}
     assert encoded == {("grid/embeddings", "query"): 8, ("grid/embeddings", "document"): 16}
     assert all(e["texts_per_s"] > 0 for e in timings["encoded"])
-    console = Console(file=io.StringIO(), width=120)
-    console.print(timings_table(timings))
+    machine = json.loads((suite.results_dir / "run.json").read_text())["machine"]  # what the times were taken on
+    assert machine == outcome.machine and machine["device"] == "cpu" and machine["cpu_capability"]
+    assert isinstance(machine["native_bf16"], bool) and machine["torch_threads"] >= 1
+    console = Console(file=io.StringIO(), width=160)
+    console.print(timings_table(timings, machine=machine_line(machine)))
     shown = console.file.getvalue()
     assert "grid" in shown and "  search" in shown and "encode m document" in shown
+    assert f"on {machine['device_name']}, " in shown and machine["cpu_capability"] in shown
     again = run_suite(suite)  # a rerun: every cell reused, nothing encoded, still timed
     assert again.computed == 0 and again.timings["encoded"] == []

@@ -77,11 +77,13 @@ def print_throughput(outcome: ThroughputOutcome, console: Any) -> None:
 def throughput_command(args: argparse.Namespace, console: Any) -> int:
     """`leafbench throughput SUITE`: the suite's throughput section (defaults when it has none), then the table."""
     from leafbench.config import load_suite
+    from leafbench.hardware import run_machine
     from leafbench.results import recorded_run
     from leafbench.runner import carry_all, throughput_stage
 
     suite = load_suite(args.suite, {"output": args.output, "device": args.device})
-    with recorded_run(suite.results_dir, suite.name, "throughput", carry_all, carry_files=True) as log:
+    with recorded_run(suite.results_dir, suite.name, "throughput", carry_all, carry_files=True,
+                      machine=run_machine(suite.device)) as log:
         outcome = throughput_stage(suite, args.force, None, log)
     print_throughput(outcome, console)
     console.print(f"{outcome.measured} throughput records measured, {outcome.reused} reused -> "

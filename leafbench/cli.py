@@ -41,8 +41,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from leafbench.config import load_suite
 
     suite = load_suite(args.suite, _suite_overrides(args))  # before importing torch: a suite mistake fails at once
-    from leafbench.runner import RunOutcome, run_suite
     from leafbench.hardware import machine_line
+    from leafbench.runner import RunOutcome, run_suite
     from leafbench.summary import grid_table, timings_table
 
     if args.ray:

@@ -67,7 +67,7 @@ def device_info(device: str) -> dict[str, Any]:
     """Device and software facts that change speed: device name, CPU model, threads, CUDA version, GPU memory.
 
     On CPU also the kernels ATen dispatches to (`cpu_capability`: AVX2, AVX512, ...) and whether bf16 is native: a
-    virtual machine's CPU name ("Intel Xeon Processor @ 2.80GHz") does not say which of the two CPU kinds it is.
+    virtual machine's CPU name ("Intel Xeon Processor @ 2.80GHz") does not say which kind of CPU it is.
     """
     info: dict[str, Any] = {
         "device": device,
@@ -91,12 +91,13 @@ def device_info(device: str) -> dict[str, Any]:
 
 def run_machine(device: str) -> dict[str, Any]:
     """What a run's stage times were measured on (`run.json`'s `machine`): `device_info` of the device the suite
-    resolves to, and the load as the run starts. A timing without them cannot be compared with another."""
+    resolves to, and the load as the run starts. A timing without them cannot be compared with another. It is the
+    machine the command runs on: with a Ray executor, the driver's, not the encoding actors'."""
     return {**device_info(resolve_device(device)), "load_average": load_average()}
 
 
 def machine_line(machine: dict[str, Any]) -> str:
-    """One line for the end-of-run table: "<CPU or GPU name>, <n> threads, AVX512, bf16 not native"."""
+    """One line for the end-of-run table: "<CPU or GPU name>, <n> torch threads, AVX512, bf16 not native"."""
     if not machine:
         return ""
     parts = [str(machine.get("device_name")), f"{machine.get('torch_threads')} torch threads"]

@@ -1,4 +1,5 @@
-"""`dtype: auto` asks the CPU for bf16 instructions, not oneDNN (which says yes to any AVX-512 CPU and emulates)."""
+"""What kind of CPU this is: `dtype: auto` asks it for bf16 instructions, not oneDNN (which says yes to any AVX-512
+CPU and emulates), and the search calibration is keyed by its vector extensions, not only its name."""
 
 from __future__ import annotations
 
@@ -28,3 +29,22 @@ def test_other_cpus_ask_onednn(monkeypatch: pytest.MonkeyPatch, arm_bf16: bool) 
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)  # not consulted off x86
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: arm_bf16)
     assert hardware.native_bf16("cpu") is arm_bf16
+
+
+def test_simd_level_is_the_widest_extension() -> None:
+    from leafbench.cpu import simd_level
+
+    assert simd_level({"sse4_2", "avx2", "fma"}) == "avx2"
+    assert simd_level({"avx2", "avx512f", "avx512_vnni"}) == "avx512f"  # the Xeon without bf16 seen on 2026-12-07
+    assert simd_level({"avx2", "avx512f", "avx512_bf16"}) == "avx512_bf16"
+    assert simd_level({"asimd", "bf16"}) is None  # not x86
+
+
+def test_the_search_calibration_is_keyed_by_the_cpu_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two VMs whose CPUs share a generic name but not their vector units must not share search timings."""
+    import leafbench.deploy.calibration as calibration
+
+    monkeypatch.setattr(calibration, "simd_level", lambda: "avx2")
+    avx2 = calibration.machine_key()
+    monkeypatch.setattr(calibration, "simd_level", lambda: "avx512f")
+    assert calibration.machine_key() != avx2

@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from threadpoolctl import threadpool_limits
 
-from leafbench.cpu import cpu_model
+from leafbench.cpu import cpu_model, simd_level
 from leafbench.kernels import VERSION as KERNELS_VERSION
 from leafbench.results import now, read_json, write_json_atomic
 
@@ -86,9 +86,10 @@ class Calibration(BaseModel):
 
 
 def machine() -> dict[str, str | int | None]:
-    """What a search time depends on besides the index: the CPU, its core count, numpy (its BLAS)."""
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "numpy": np.__version__, "blas_threads": THREADS}
+    """What a search time depends on besides the index: the CPU (its name and widest vector extension: a VM's name
+    alone can stand for more than one kind), its core count, numpy (its BLAS)."""
+    return {"cpu_model": cpu_model(), "simd": simd_level(), "cpu_count": os.cpu_count(),
+            "machine": platform.machine(), "numpy": np.__version__, "blas_threads": THREADS}
 
 
 def machine_key(info: dict[str, str | int | None] | None = None) -> str:

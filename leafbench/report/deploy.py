@@ -181,7 +181,8 @@ def projection_table(a: DeployAnalysis) -> Table | None:
              Cell(", ".join(human_count(n) for n in m.projected_from)), Cell(m.fixed_ms, digits=3),
              Cell(m.ms_per_doc * 1e6, digits=2), Cell(m.ms(a.n_docs), digits=3)] for m in a.cost_models]
     cal = a.calibration
-    where = f"{cal.machine.get('cpu_model')} ({cal.machine.get('cpu_count')} cores)" if cal else "?"
+    simd = f", {cal.machine['simd']}" if cal and cal.machine.get("simd") else ""  # absent in older calibrations
+    where = f"{cal.machine.get('cpu_model')} ({cal.machine.get('cpu_count')} cores{simd})" if cal else "?"
     load = f", 1-min load {cal.load_average[0]:.1f} while timing" if cal and cal.load_average else ""
     caption = (f"Search time per query vs corpus size, t(N) = a + bN. Check: the line through the smaller "
                f"calibrated sizes predicts the largest, which it never saw (error = predicted/measured - 1). "

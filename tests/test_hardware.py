@@ -3,6 +3,8 @@ CPU and emulates), and the search calibration is keyed by its vector extensions,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -48,3 +50,32 @@ def test_the_search_calibration_is_keyed_by_the_cpu_kind(monkeypatch: pytest.Mon
     avx2 = calibration.machine_key()
     monkeypatch.setattr(calibration, "simd_level", lambda: "avx512f")
     assert calibration.machine_key() != avx2
+
+
+def test_an_explicit_bf16_without_native_kernels_says_so(tiny_model: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """`dtype: bf16` / `bf16: true` are the user's to ask for, but where bf16 is emulated they cost 2.5-8x: one line."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    import leafbench.distill.trainer as trainer
+    import leafbench.encoders as encoders
+    from leafbench.config import ModelSpec
+    from leafbench.distill.data import TrainText
+    from leafbench.distill.model import build_student
+    from leafbench.distill_spec import DistillTraining
+    from leafbench.progress import stderr
+
+    monkeypatch.setattr(encoders, "native_bf16", lambda device: False)
+    monkeypatch.setattr(trainer, "native_bf16", lambda device: False)
+    monkeypatch.setattr(stderr, "width", 400)  # one line each: rich would wrap them around the caller's file name
+    encoders.Encoder("m", ModelSpec(id=str(tiny_model), dtype="bf16"), "cpu")
+    texts = [TrainText(text="a headline", role="query", source=0)]
+    targets = np.ones((1, 32), dtype=np.float32)
+    student = build_student(SentenceTransformer(str(tiny_model), device="cpu"), 32, True, "cpu", "leaf")
+    trainer.LeafTrainer(student, texts, targets, texts, targets, {}, DistillTraining(bf16=True), tmp_path / "run",
+                        "cpu")
+    said = capsys.readouterr().err
+    assert "models.m.dtype: bf16 on a cpu without native bf16" in said
+    assert "distill.training.bf16: true on a cpu without native bf16" in said

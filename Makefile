@@ -36,14 +36,21 @@ $(TEST_STAMP): $(STAMP)
 run: install
 	$(BIN)/leafbench run suites/quickstart.yaml
 
+# Two pytest workers, one test file each at a time (`--dist loadfile`: a module's fixtures, such as the Ray session
+# and the module cache, are still built once). Serial, the suite keeps about one core busy (imports, subprocess
+# start-ups, tokenising); on the 2-core AVX2 EPYC two workers took it from 386 s to 312 s (paired medians,
+# docs/performance.md). `make test TEST_WORKERS=0` runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: install-test
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # The suite as an AVX2-only CPU runs it, on an AVX-512 one: BLAS/oneDNN/ATen kernels capped at AVX2 (other float32
 # summation orders; `dtype: auto` -> fp32), so a bit-exact comparison that only holds on one CPU kind shows up here.
 test-avx2: install-test
 	OPENBLAS_CORETYPE=Haswell MKL_ENABLE_INSTRUCTIONS=AVX2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 \
-		$(BIN)/python -m pytest -q
+		$(PYTEST)
 
 # test extras: the benchmark's reference scorer is beir's own exact search
 bench: install-test

@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml requirements-offline.txt
 	$(INSTALL) --no-deps -r requirements-offline.txt
 	touch $@
 
-# The test extras (pytest, beir, ray[data]) only for the targets that need them: `make run` skips their ~10 s.
+# The test extras (pytest, pytest-xdist, beir, ray[data]) only for the targets that need them: `make run` skips their ~10 s.
 $(TEST_STAMP): $(STAMP)
 	$(INSTALL) -e '.[test]'
 	touch $@

@@ -8,6 +8,11 @@ TEST_STAMP := $(VENV)/.leafbench-test-installed
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# Bytecode is written as each module is first imported, not compiled for all ~17k files at install: the run imports
+# about a third of them, so a cold `make install` takes ~30 s instead of ~82 (AVX2 EPYC, docs/performance.md) and the
+# first process pays ~22 s once to write what it imports. An environment that sets PYTHONDONTWRITEBYTECODE (CI images
+# often do) would instead compile those modules again in every process (~34 s of imports each, against 14).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install install-test run test test-avx2 bench clean
 
@@ -17,13 +22,13 @@ install-test: $(TEST_STAMP)
 # The rest through uv: the same packages as pip resolves (compared: `pip list` equal), in ~50 s instead of ~85
 # (docs/performance.md). uv reads UV_INDEX_URL / UV_DEFAULT_INDEX, not pip.conf; behind a mirror that only pip.conf
 # names, `make run INSTALL='.venv/bin/pip install -q'` installs with pip instead.
-INSTALL ?= $(BIN)/uv pip install -q --python $(BIN)/python --compile-bytecode
+INSTALL ?= $(BIN)/uv pip install -q --python $(BIN)/python
 
 # torch==2.13.0 first, by pip: the CPU wheel on this disk is found through pip's config; the project's own range
 # accepts it, so the second step keeps it.
 $(STAMP): pyproject.toml requirements-offline.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q torch==2.13.0 'uv>=0.5'
+	$(BIN)/pip install -q --no-compile torch==2.13.0 'uv>=0.5'
 	$(INSTALL) -e .
 	$(INSTALL) --no-deps -r requirements-offline.txt
 	touch $@

@@ -10,8 +10,8 @@ export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 # Bytecode is written as each module is first imported, not compiled for all ~17k files at install: the run imports
 # about a third of them, so a cold `make install` takes ~30 s instead of ~82 (AVX2 EPYC, docs/performance.md) and the
-# first process pays ~22 s once to write what it imports. An environment that sets PYTHONDONTWRITEBYTECODE (CI images
-# often do) would instead compile those modules again in every process (~34 s of imports each, against 14).
+# first process pays ~22 s once to write what it imports. In an environment that sets PYTHONDONTWRITEBYTECODE (the
+# AVX2 EPYC's does) those modules would otherwise be compiled again in every process (~34 s of imports each, not 14).
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install install-test run test test-avx2 bench clean
@@ -19,9 +19,9 @@ unexport PYTHONDONTWRITEBYTECODE
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
-# The rest through uv: the same packages as pip resolves (compared: `pip list` equal), in ~50 s instead of ~85
-# (docs/performance.md). uv reads UV_INDEX_URL / UV_DEFAULT_INDEX, not pip.conf; behind a mirror that only pip.conf
-# names, `make run INSTALL='.venv/bin/pip install -q'` installs with pip instead.
+# The rest through uv: the same packages as pip resolves (compared: `pip list` equal), in ~50 s instead of ~85, both
+# then compiling bytecode (docs/performance.md). uv reads UV_INDEX_URL / UV_DEFAULT_INDEX, not pip.conf; behind a
+# mirror that only pip.conf names, `make run INSTALL='.venv/bin/pip install -q'` installs with pip instead.
 INSTALL ?= $(BIN)/uv pip install -q --python $(BIN)/python
 
 # torch==2.13.0 first, by pip: the CPU wheel on this disk is found through pip's config; the project's own range

@@ -73,8 +73,8 @@ def test_mrl_and_alignment_tables(results: Path) -> None:
 def test_written_formats_agree(results: Path, tmp_path: Path) -> None:
     report = build_report([results], tmp_path / "report", opts=OPTS)
     out = tmp_path / "report"
-    assert {t.name for t in report.tables if not t.name.startswith("deploy_")} == {"table1", "mrl", "alignment",
-                                                                                   "significance"}
+    assert {t.name for t in report.tables if not t.name.startswith("deploy_")} == {"table1", "share", "mrl",
+                                                                                   "alignment", "significance"}
     with open(out / "tables" / "table1.csv") as f:
         rows = {r["Config"]: r for r in csv.DictReader(f)}
     assert float(rows["student"]["Avg"]) == pytest.approx(0.65)
@@ -85,6 +85,10 @@ def test_written_formats_agree(results: Path, tmp_path: Path) -> None:
     tex = (out / "tables" / "table1.tex").read_text()
     assert all(s in tex for s in (r"\toprule", r"\midrule", r"\bottomrule", r"\textsuperscript{b}", r"\% of teacher"))
     assert r"\usepackage" not in tex and tex.count(r"\begin{tabular}") == 1
+    with open(out / "tables" / "share.csv") as f:
+        share = {r["Config"]: r for r in csv.DictReader(f)}
+    assert float(share["leaf-asym"]["beta (low)"]) == float(share["leaf-asym"]["beta (high)"]) == 87.5  # 3 decimals
+    assert "| leaf-asym | 95.5 [" in (out / "tables" / "share.md").read_text()
     mrl = (out / "tables" / "mrl.md").read_text()
     assert "| teacher | 256 | 0.8000 (93.2) | 0.7750 (90.3) | – |" in mrl
     with open(out / "tables" / "significance.csv") as f:

@@ -6,8 +6,9 @@ leaderboard JSON in MTEB's layout.
 
 Layout of a report folder:
     tables.md                the main tables in Markdown (paste into a README or paper draft)
-    tables/<name>.md|tex|csv table1, mrl, mteb, mteb_mrl, throughput, deploy_*, alignment, distill, significance (as the
-                             results support: a table whose data the run did not produce is left out)
+    tables/<name>.md|tex|csv table1, share, mrl, mteb, mteb_mrl, throughput, deploy_*, alignment, distill,
+                             significance (as the results support: a table whose data the run did not produce is
+                             left out)
     cells.csv                every cell, every metric, long format
     figures/<name>.png|pdf   score_vs_dim, per_task, quantization_loss, quality_vs_throughput, learning_curve,
                              frontier_bytes, frontier_latency
@@ -26,6 +27,7 @@ from leafbench.resultset import ResultSet, load_results
 from leafbench.report.deploy import deploy_analysis, deploy_tables, write_deploy_json
 from leafbench.report.distill import distill_table
 from leafbench.report.render import Table
+from leafbench.report.share import share_table
 from leafbench.report.tables import SignificanceOptions, alignment_table, cells_csv, mrl_table, mteb_mrl_table, \
     mteb_table, significance_families, significance_table, table1
 from leafbench.report.throughput import throughput_table
@@ -58,7 +60,8 @@ def _write_text(path: Path, text: str) -> None:
 def build_tables(rs: ResultSet, out: Path, opts: SignificanceOptions = SignificanceOptions()) -> list[Table]:
     """Compute and write every table the results support; returns them for printing."""
     families = significance_families(rs, opts)
-    retrieval = [table1(rs, families, opts), mrl_table(rs)] if rs.cells else []
+    retrieval = ([table1(rs, families, opts), share_table(rs, opts.metric, opts.n_resamples, opts.seed), mrl_table(rs)]
+                 if rs.cells else [])
     made = [*retrieval, mteb_table(rs), mteb_mrl_table(rs), throughput_table(rs), *deploy_tables(rs),
             alignment_table(rs), distill_table(rs), significance_table(families, opts)]
     tables = [t for t in made if t is not None and t.rows]

@@ -23,7 +23,8 @@ def _options(args: argparse.Namespace) -> Any:
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha {args.alpha}: expected a significance level between 0 and 1, e.g. 0.05")
     if args.resamples < 1:
-        raise UserError(f"--resamples {args.resamples}: expected a positive number of sign flips, e.g. 10000")
+        raise UserError(f"--resamples {args.resamples}: expected a positive number of sign flips and "
+                        f"bootstrap draws, e.g. 10000")
     return SignificanceOptions(method=args.test, alpha=args.alpha, correction=args.correction,
                                n_resamples=args.resamples)
 
@@ -99,7 +100,8 @@ def add_report_commands(sub: Any) -> None:
     p.add_argument("--test", choices=METHODS, default="randomization", help="paired significance test")
     p.add_argument("--correction", choices=CORRECTIONS, default="bonferroni", help="multiple-testing correction")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--resamples", type=int, default=10_000, help="randomisation test: sign flips (default 10000)")
+    p.add_argument("--resamples", type=int, default=10_000,
+                   help="randomisation test's sign flips and the share table's bootstrap draws (default 10000)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("figures", help="paper figures (PNG + PDF) from result folders")

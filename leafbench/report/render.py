@@ -22,14 +22,15 @@ _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{
 
 @dataclass
 class Cell:
-    """A value (number, text or None for a gap) with an optional relative % in parentheses, ranx-style letters of
-    the systems it beats significantly, and bold for the best in its column."""
+    """A value (number, text or None for a gap) with an optional relative % in parentheses, an optional interval in
+    brackets, ranx-style letters of the systems it beats significantly, and bold for the best in its column."""
 
     value: float | int | str | None = None
     digits: int = 4
     rel: float | None = None
     sup: str = ""
     bold: bool = False
+    interval: tuple[float, float] | None = None  # (low, high), in the value's units and digits
 
     def text(self) -> str:
         if self.value is None:
@@ -40,7 +41,9 @@ class Cell:
             base = f"{self.value:,}"
         else:
             base = self.value
-        return base + (f" ({self.rel:.1f})" if self.rel is not None else "")
+        rel = f" ({self.rel:.1f})" if self.rel is not None else ""
+        span = f" [{self.interval[0]:.{self.digits}f}, {self.interval[1]:.{self.digits}f}]" if self.interval else ""
+        return base + rel + span
 
 
 @dataclass
@@ -90,21 +93,25 @@ class Table:
         return "\n".join(lines)
 
     def to_csv(self) -> str:
-        """Raw numbers for other tools: a relative % gets its own column, markers are left to significance.csv."""
+        """Raw numbers for other tools: a relative % and an interval's ends get columns of their own, markers are
+        left to significance.csv."""
         with_rel = [any(r[i].rel is not None for r in self.rows) for i in range(len(self.columns))]
+        with_span = [any(r[i].interval is not None for r in self.rows) for i in range(len(self.columns))]
         header: list[str] = []
-        for col, rel in zip(self.columns, with_rel):
-            header += [col, f"{col} (%)"] if rel else [col]
+        for col, rel, span in zip(self.columns, with_rel, with_span):
+            header += [col] + ([f"{col} (%)"] if rel else []) + ([f"{col} (low)", f"{col} (high)"] if span else [])
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
         for row in self.rows:
             out: list[object] = []
-            for cell, rel in zip(row, with_rel):
+            for cell, rel, span in zip(row, with_rel, with_span):
                 out.append("" if cell.value is None else round(cell.value, 6) if isinstance(cell.value, float)
                            else cell.value)
                 if rel:
                     out.append("" if cell.rel is None else round(cell.rel, 3))
+                if span:
+                    out += ["", ""] if cell.interval is None else [round(v, 3) for v in cell.interval]
             writer.writerow(out)
         return buf.getvalue()
 

@@ -23,11 +23,8 @@ LEVEL = 0.95  # the interval's coverage
 
 @dataclass(frozen=True)
 class Share:
-    """A config's mean over the paired queries (`n` in all) as % of the teacher's, and its bootstrap interval."""
+    """A config's mean over the paired queries as % of the teacher's, and its bootstrap interval."""
 
-    n: int
-    mean: float
-    teacher_mean: float
     percent: float
     low: float
     high: float
@@ -65,8 +62,7 @@ def share(pairs: list[tuple[np.ndarray, np.ndarray]], n_resamples: int, seed: in
     ratios = ratios[np.isfinite(ratios)]
     tail = (1 - LEVEL) / 2 * 100
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    return Share(sum(len(c) for c, _ in pairs), mean, teacher_mean, mean / teacher_mean * 100, float(low),
-                 float(high))
+    return Share(mean / teacher_mean * 100, float(low), float(high))
 
 
 def share_table(rs: ResultSet, metric: str, n_resamples: int, seed: int) -> Table | None:

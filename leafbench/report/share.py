@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leafbench.report.render import Cell, Table
+from leafbench.report.tables import _per_query
 from leafbench.resultset import ResultSet
 
 LEVEL = 0.95  # the interval's coverage
@@ -32,7 +33,7 @@ class Share:
 
 def _paired(rs: ResultSet, task: str, config: str, teacher: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(config, teacher) per-query scores on the queries both have, in a fixed order; None without both."""
-    pq = [((rs.headline(task, c) or {}).get("per_query") or {}).get(metric) for c in (config, teacher)]
+    pq = [_per_query(rs.headline(task, c), metric) for c in (config, teacher)]
     if not pq[0] or not pq[1]:
         return None
     qids = sorted(set(pq[0]) & set(pq[1]))
@@ -75,12 +76,11 @@ def share_table(rs: ResultSet, metric: str, n_resamples: int, seed: int) -> Tabl
     for config in rs.configs:
         if config == teacher:
             continue
-        pairs = {task: _paired(rs, task, config, teacher, metric) for task in rs.tasks}
-        got = [p for p in pairs.values() if p is not None]
+        per_task = [_paired(rs, task, config, teacher, metric) for task in rs.tasks]
+        got = [p for p in per_task if p is not None]
         if not got:
             continue
-        groups = [[p] if p is not None else None for p in pairs.values()]
-        groups.append(got if len(got) == len(rs.tasks) > 1 else None)
+        groups = [[p] if p is not None else None for p in per_task] + [got if len(got) == len(per_task) > 1 else None]
         row = [Cell(config)]
         for group in groups:
             s = share(group, n_resamples, seed) if group else None

@@ -205,6 +205,8 @@ def main() -> None:
     parser.add_argument("--whole-dev", action="store_true",
                         help="with --mrl-suite: score on the yardsticks' whole dev splits (report: share.md)")
     args = parser.parse_args()
+    if args.whole_dev and not args.mrl_suite:
+        parser.error("--whole-dev goes with --mrl-suite (it chooses that suite's tasks)")
     out = Path(args.output)
     if args.table:
         print_table(out, lambda rows: markdown(rows, int8_256_relative()))

@@ -10,7 +10,7 @@ mrl.md (the 256-d int8 figure). Nothing here was tuned on: the quickstart's sett
     make run && python benchmarks/whole_splits.py        # -> reports/quickstart-whole-test/tables/share.md
 
 The first time it embeds the ~8.4k corpus documents with the teacher: 4.3 min on a 2-core Zen 5 in bf16 (a fresh
-clone, 2026-12-08); the leaf's and MiniLM's queries and documents are seconds more.
+clone, 2026-12-08), MiniLM's documents and both students' queries about half a minute of it.
 """
 
 from __future__ import annotations

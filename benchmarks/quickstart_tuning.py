@@ -87,6 +87,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # the 256-d int8 figure on the whole splits (3 points under the teacher's there): the prefixes' weight in the loss
     **seeded("256 weighted twice", {"matryoshka_dims": [256, 256, 128]}),
     **seeded("prefixes 512-64", {"matryoshka_dims": [512, 256, 128, 64]}),
+    # which five layers, on the whole splits (the same cost): the subsets' runner-up, and one more middle layer
+    **seeded("layers 0, 6, 8, 10, 11", {"student_layers": [0, 6, 8, 10, 11]}),
+    **seeded("layers 0, 7, 9, 10, 11", {"student_layers": [0, 7, 9, 10, 11]}),
     # a faster cut (#18): 2 of the teacher's 12 layers (first and last) instead of 3
     "2 layers": {"student_layers": 2},
     # Technical prose as training documents (#17: texts that teach): the training documents are all news and

@@ -29,6 +29,12 @@ def ablation_parser(doc: str, output: Path) -> argparse.ArgumentParser:
     return parser
 
 
+def whole_split_tasks(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A suite's split tasks (the off-domain yardsticks) at their whole split: every query of the split against
+    the whole corpus, without the suite's max_docs / max_queries subset."""
+    return [{"packaged": t["packaged"], "split": t["split"]} for t in tasks if "split" in t]
+
+
 def one_stage(raw: dict[str, Any], family: str = "transformer") -> dict[str, Any]:
     """A suite file's dict reduced to its distill stage of one student family (a suite may list several), without
     the configs that read the other stages' students, and without MTEB and throughput: a variant trains one

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 from ablation_cli import (ROWS, ablation_parser, add_row, chosen_variants, one_stage, print_table,
-                          run_distill_suite, slug)
+                          run_distill_suite, slug, whole_split_tasks)
 from distill_ablation import summary
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -158,9 +158,7 @@ def mrl_suite(rows: list[dict[str, Any]], output: Path, whole: bool = False) -> 
     instead (every dev query, the whole corpus), whose shares resolve to +-2-4 points where the quickstart's 75-100
     queries give +-5: the subsets are also easier (fewer distractors), which flatters a leaf."""
     dev = yaml.safe_load((ROOT / "suites" / "quickstart-dev.yaml").read_text())
-    tasks = dev["tasks"]
-    if whole:
-        tasks = [{"packaged": t["packaged"], "split": t["split"]} for t in tasks if "split" in t]
+    tasks = whole_split_tasks(dev["tasks"]) if whole else dev["tasks"]
     models, configs = {"teacher": dev["models"]["teacher"]}, {"teacher": {"standard": "teacher"}}
     for name in {r["variant"]: r for r in rows}:
         leaf = sorted((output / f"tuning-{slug(name)}" / "distill").glob("run-*/leaf"))

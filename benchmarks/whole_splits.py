@@ -1,8 +1,8 @@
 """Benchmark: the finished quickstart's leaf on the four yardsticks' whole test splits, not the quickstart's subsets.
 
 The quickstart scores each yardstick on 75-100 test queries against 150-200 documents: a share of the teacher
-resolved to about +-5 points, on a task made easier by the few distractors. This scores the same leaf (the newest
-finished `leaf` of `results/quickstart`, as the quickstart trained it) beside the teacher and MiniLM-L6 on every test
+resolved to about +-5 points, on a task made easier by the few distractors. This scores the same leaf (the `leaf` the
+quickstart's current settings trained, from `results/quickstart`) beside the teacher and MiniLM-L6 on every test
 query against the whole corpus (recipes 2,255 / 4,817, jargon 1,077 / 2,122, cwe 456 / 938, construction-faq 256 /
 503), full size and 256-d, float32 and int8, and writes its report: share.md (each share with its 95% interval) and
 mrl.md (the 256-d int8 figure). Nothing here was tuned on: the quickstart's settings come from the dev splits.
@@ -15,39 +15,41 @@ clone, 2026-12-08), MiniLM's documents and both students' queries about half a m
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
+from ablation_cli import whole_split_tasks
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
-YARDSTICKS = ["recipes", "jargon", "cwe", "construction-faq"]
+QUICKSTART = ROOT / "suites" / "quickstart.yaml"
 
 
-def quickstart_leaf(results: Path) -> Path:
-    """The newest finished transformer leaf of the quickstart's distill stage (its distill.json names it)."""
-    records = [json.loads(p.read_text()) for p in results.glob("distill/run-*/distill.json")]
-    leaves = [r for r in records if (r.get("outputs") or {}).get("finetuned")
-              and (r.get("spec") or {}).get("student_family", "transformer") == "transformer"]
-    if not leaves:
-        sys.exit(f"whole_splits: no finished leaf under {results}/distill: run `make run` first")
-    path = Path(max(leaves, key=lambda r: r["created"])["outputs"]["finetuned"])
-    return path if path.is_absolute() else ROOT / path
+def quickstart_leaf() -> Path:
+    """The `leaf` the quickstart's current settings train: the suite's own distill output (its run folder is named
+    by everything that determines the leaf), so a leaf of other settings is never scored in its place."""
+    from leafbench.config import load_suite
+    from leafbench.distill.stage import RECORD
+
+    leaf = Path(load_suite(QUICKSTART).models["leaf"].id)
+    leaf = leaf if leaf.is_absolute() else ROOT / leaf
+    if not (leaf.parent / RECORD).is_file():  # the distill stage writes its record once the run is finished
+        sys.exit(f"whole_splits: no finished leaf at {leaf}: run `make run` first")
+    return leaf
 
 
 def whole_suite(leaf: Path, output: Path) -> Path:
     """The quickstart's teacher and student settings, its leaf, the yardsticks' whole test splits."""
-    quick = yaml.safe_load((ROOT / "suites" / "quickstart.yaml").read_text())
+    quick = yaml.safe_load(QUICKSTART.read_text())
     teacher, student = quick["models"]["teacher"], quick["models"]["student"]
     suite = {"name": "quickstart-whole-test", "output": str(output),
              "models": {"teacher": teacher, "student": student, "leaf": {**teacher, "id": str(leaf)}},
              "configs": {"teacher": {"standard": "teacher"}, "student": {"standard": "student"},
                          "leaf-asym": {"asymmetric": {"query": "leaf", "document": "teacher"}}},
-             "tasks": [{"packaged": name, "split": "test"} for name in YARDSTICKS],
+             "tasks": whole_split_tasks(quick["tasks"]),
              "dims": ["full", 256], "precisions": ["float32", "int8"], "k_values": [10]}
     path = output / "quickstart-whole-test.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +59,7 @@ def whole_suite(leaf: Path, output: Path) -> Path:
 
 def main() -> None:
     output = ROOT / "results"
-    suite = whole_suite(quickstart_leaf(output / "quickstart"), output)
+    suite = whole_suite(quickstart_leaf(), output)
     cli = [sys.executable, "-m", "leafbench.cli"]
     subprocess.run([*cli, "run", str(suite)], check=True, cwd=ROOT)
     subprocess.run([*cli, "report", str(output / "quickstart-whole-test")], check=True, cwd=ROOT)
